@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Create/refresh the project's virtual environment and the system libraries it needs.
+# Idempotent: re-installs only when pyproject.toml or constraints.txt changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+# System libraries for headless OpenGL rendering (pyrender via EGL + Mesa llvmpipe).
+APT_PKGS="libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglib2.0-0"
+missing=""
+for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "bootstrap: apt-get install$missing"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing) >/dev/null
+  else
+    echo "bootstrap: missing system packages:$missing (run as root, or: sudo apt-get install$missing)" >&2
+  fi
+fi
+
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+stamp="$VENV/.facet-stamp"
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "bootstrap: installing the project into $VENV (torch 2.14.1 + torchvision 0.29.1 pinned)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[all,dev]" 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  "$VENV/bin/python" -c "import facet_lib, torch, torchvision, open_clip, kfp, kserve" \
+    || { echo "bootstrap: install check failed" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
