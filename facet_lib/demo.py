@@ -43,4 +43,24 @@ def run_demo(out: Path, subjects: int = 10, seed: int = 0) -> dict[str, Path]:
     k = min(10, df["subject"].nunique())
     paths["folds"] = save_folds(make_folds(df, k, seed), out / "index" / "bu3dfe-II_folds.csv")
     print(f"BU-3DFE Subset II: {len(df)} samples, labels {labels}, {k} subject-independent folds → {paths['folds']}")
+    paths.update(render_demo(out, df, index_dataset("bu4dfe", roots["bu4dfe"]).index))
+    return paths
+
+
+def render_demo(out: Path, scans, sequences) -> dict[str, Path]:
+    """Three views per BU-3DFE scan and rank-pooled dynamic images per BU-4DFE sequence."""
+    from facet_lib.render import RenderConfig
+    from facet_lib.render.contact_sheet import contact_sheet
+    from facet_lib.render.dataset import render_dataset
+
+    paths = {}
+    for name, idx, cfg in [("bu3dfe_views", scans, RenderConfig()),
+                           ("bu4dfe_dynamic", sequences, RenderConfig(frames=12))]:
+        m = render_dataset(idx, out / "rendered" / name, cfg)
+        run = m["last_run"]
+        paths[name] = out / "rendered" / name
+        paths[f"{name}_sheet"] = contact_sheet(paths[name], paths[name] / "contact_sheet.png")
+        print(f"[{name}] {m['samples']} samples rendered ({len(m['failures'])} failed), "
+              f"{run['views_per_s']} views/s this run, {run['shards_skipped']} shards reused; "
+              f"contact sheet: {paths[f'{name}_sheet']}")
     return paths

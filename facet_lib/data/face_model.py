@@ -172,19 +172,26 @@ def face_grid(
     rng: np.random.Generator,
     step: float = 1.0,
     noise_mm: float = 0.12,
-    holes: int = 2,
-    pose_deg: float = 4.0,
+    holes: int | list[tuple[float, float, float]] = 2,
+    pose_deg: float | tuple[float, float, float] = 4.0,
+    shift_mm: tuple[float, float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One scan as a (rows, cols, 3) xyz grid with NaN background, plus its 22 landmarks (22, 3)."""
+    """One scan as a (rows, cols, 3) xyz grid with NaN background, plus its 22 landmarks (22, 3).
+
+    ``holes`` is a count (random drop-outs) or explicit (cx, cy, r) discs; ``pose_deg`` a jitter
+    range or explicit (yaw, pitch, roll); ``shift_mm`` None for a random ±3 mm shift. Sequences pass
+    explicit values so that the head moves smoothly from frame to frame."""
     x, y = grid(step)
     z = neutral_surface(ident, x, y)
     pts = np.stack([x, y, z], -1) + au_displacement(ident, aus, x, y)
     pts[..., 2] += rng.normal(0, noise_mm, z.shape)
-    for _ in range(int(rng.integers(0, holes + 1))):  # scanner drop-outs (eyes, hair, specularities)
-        cx, cy, r = rng.uniform(-50, 50), rng.uniform(-70, 50), rng.uniform(2, 6)
+    if isinstance(holes, int):  # scanner drop-outs (eyes, hair, specularities)
+        holes = [random_hole(rng) for _ in range(int(rng.integers(0, holes + 1)))]
+    for cx, cy, r in holes:
         pts[(x - cx) ** 2 + (y - cy) ** 2 < r * r] = np.nan
-    rot = rotation(*rng.uniform(-pose_deg, pose_deg, 3))
-    shift = rng.uniform(-3, 3, 3)
+    angles = rng.uniform(-pose_deg, pose_deg, 3) if np.isscalar(pose_deg) else np.asarray(pose_deg)
+    rot = rotation(*angles)
+    shift = rng.uniform(-3, 3, 3) if shift_mm is None else np.asarray(shift_mm)
     flat = pts.reshape(-1, 3) @ rot.T + shift
     pts = flat.reshape(pts.shape)
     # landmarks: nearest grid node of each named position, moved like the surface
@@ -198,6 +205,10 @@ def face_grid(
             p = np.array([x[i, j], y[i, j], z0]) @ rot.T + shift
         lm.append(p)
     return pts, np.asarray(lm)
+
+
+def random_hole(rng: np.random.Generator) -> tuple[float, float, float]:
+    return float(rng.uniform(-50, 50)), float(rng.uniform(-70, 50)), float(rng.uniform(2, 6))
 
 
 def expression_profile(n_frames: int, micro: bool = False) -> np.ndarray:

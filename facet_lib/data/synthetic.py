@@ -26,7 +26,14 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from facet_lib.data.face_model import LANDMARKS, Identity, expression_aus, expression_profile, face_grid
+from facet_lib.data.face_model import (
+    LANDMARKS,
+    Identity,
+    expression_aus,
+    expression_profile,
+    face_grid,
+    random_hole,
+)
 from facet_lib.data.labels import dataset_codes
 from facet_lib.io.bnt import grid_to_mesh, write_bnt
 from facet_lib.io.landmarks import write_bnd, write_lm3
@@ -164,9 +171,15 @@ def _sequence_one(root: str, dataset: str, subj: str, rel: str, label: str, ext:
     amp = float(rng.uniform(0.15, 0.3)) if micro else float(rng.uniform(0.8, 1.0))
     out = Path(root) / rel
     out.mkdir(parents=True, exist_ok=True)
+    # one head pose, drift and set of drop-outs per sequence: the head moves smoothly
+    pose0, drift = rng.uniform(-3, 3, 3), rng.uniform(-1.5, 1.5, 3)
+    shift0 = rng.uniform(-3, 3, 3)
+    holes = [random_hole(rng) for _ in range(int(rng.integers(0, 2)))]
     for t, w in enumerate(expression_profile(cfg.frames, micro)):
         frng = _rng(cfg.seed, dataset, subj, rel, t)
-        pts, _ = face_grid(ident, expression_aus(label, amp * w), frng, step=cfg.step_4d, holes=1, pose_deg=1.0)
+        s = t / max(cfg.frames - 1, 1)
+        pts, _ = face_grid(ident, expression_aus(label, amp * w), frng, step=cfg.step_4d, holes=holes,
+                           pose_deg=tuple(pose0 + s * drift), shift_mm=tuple(shift0 + s * drift / 2))
         mesh = _mesh_from_grid(pts)
         path = out / f"{t:0{digits}d}.{ext}"
         if ext == "wrl":
