@@ -60,12 +60,15 @@ def bench_backends() -> None:
     for b, (one, alln) in res.items():
         print(f"    {b:9s} one core {one:8.1f} views/s   all {os.cpu_count()} cores {alln:8.1f} views/s")
     if len(res) == 2:
-        print(f"    fast / pyrender: {res['fast'][0] / res['pyrender'][0]:.1f}x on one core, "
-              f"{res['fast'][1] / res['pyrender'][1]:.1f}x on all cores (default backend: fast)")
+        print(
+            f"    fast / pyrender: {res['fast'][0] / res['pyrender'][0]:.1f}x on one core, "
+            f"{res['fast'][1] / res['pyrender'][1]:.1f}x on all cores (default backend: fast)"
+        )
 
 
 def bench_rankpool() -> None:
     frames = np.random.default_rng(0).integers(0, 255, (100, 3, 224, 224, 3), dtype=np.uint8)
+
     def timed(fn) -> float:
         fn()
         n, t0 = 0, time.perf_counter()
@@ -73,11 +76,14 @@ def bench_rankpool() -> None:
             fn()
             n += 1
         return n * frames.shape[0] * frames.shape[1] / (time.perf_counter() - t0)
+
     pool = timed(lambda: [dynamic_image(frames[:, v]) for v in range(3)])
     dst = np.empty_like(frames)
     read = timed(lambda: np.copyto(dst, frames))  # memory-bandwidth bound: every byte read once
-    print(f"[2] rank pooling 100 frames x 3 views 224x224: {pool:8.0f} frame-views/s; "
-          f"copying the same frames (bandwidth bound) {read:8.0f}/s; ratio {pool / read:.2f}")
+    print(
+        f"[2] rank pooling 100 frames x 3 views 224x224: {pool:8.0f} frame-views/s; "
+        f"copying the same frames (bandwidth bound) {read:8.0f}/s; ratio {pool / read:.2f}"
+    )
 
 
 def bench_end_to_end() -> None:
@@ -90,8 +96,10 @@ def bench_end_to_end() -> None:
         t0 = time.perf_counter()
         m = render_dataset(idx, Path(d) / "out", RenderConfig(frames=16), progress=False)
         dt = time.perf_counter() - t0
-    print(f"[3] end-to-end BU-4DFE-style (synthetic, {len(idx)} sequences x 16 frames, ~20k-vertex .wrl frames): "
-          f"{len(idx) / dt:.2f} sequences/s, {m['samples']} rendered, {len(m['failures'])} failed")
+    print(
+        f"[3] end-to-end BU-4DFE-style (synthetic, {len(idx)} sequences x 16 frames, ~20k-vertex .wrl frames): "
+        f"{len(idx) / dt:.2f} sequences/s, {m['samples']} rendered, {len(m['failures'])} failed"
+    )
 
 
 if __name__ == "__main__":

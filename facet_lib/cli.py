@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from facet_lib.errors import FacetError
 def _generate(a: argparse.Namespace) -> None:
     from facet_lib.data.synthetic import SynthConfig, generate
 
-    cfg = SynthConfig(subjects=a.subjects, frames=a.frames, step=a.step, step_4d=a.step_4d,
-                      seed=a.seed, workers=a.workers)
+    cfg = SynthConfig(
+        subjects=a.subjects, frames=a.frames, step=a.step, step_4d=a.step_4d, seed=a.seed, workers=a.workers
+    )
     for ds in a.dataset:
         root = generate(ds, Path(a.out) / ds if len(a.dataset) > 1 else Path(a.out), cfg)
         print(f"{ds}: synthetic dataset (seed {a.seed}) written to {root}")
@@ -47,8 +49,16 @@ def _folds(a: argparse.Namespace) -> None:
 def render_config_from_args(a: argparse.Namespace):
     from facet_lib.render.config import RenderConfig
 
-    return RenderConfig(size=a.size, yaws=tuple(a.yaws), mode=a.mode, projection=a.projection, backend=a.backend,
-                        frames=a.frames, temporal=a.temporal, frontalize=a.frontalize)
+    return RenderConfig(
+        size=a.size,
+        yaws=tuple(a.yaws),
+        mode=a.mode,
+        projection=a.projection,
+        backend=a.backend,
+        frames=a.frames,
+        temporal=a.temporal,
+        frontalize=a.frontalize,
+    )
 
 
 def _render(a: argparse.Namespace) -> None:
@@ -57,17 +67,117 @@ def _render(a: argparse.Namespace) -> None:
     from facet_lib.render.dataset import render_dataset
 
     cfg = render_config_from_args(a)
-    m = render_dataset(load_index(a.index), a.out, cfg, shard_size=a.shard_size, shards=a.shards,
-                       workers=a.workers, root=a.root)
+    m = render_dataset(
+        load_index(a.index), a.out, cfg, shard_size=a.shard_size, shards=a.shards, workers=a.workers, root=a.root
+    )
     run = m["last_run"]
-    print(f"rendered dataset: {a.out} — {m['samples']} samples in {len(m['shards'])} shards, "
-          f"{len(m['failures'])} failed; this run: {run['samples_rendered']} samples, "
-          f"{run['views']} views in {run['seconds']:.1f} s ({run['views_per_s']:.1f} views/s), "
-          f"{run['shards_skipped']} shards already done")
+    print(
+        f"rendered dataset: {a.out} — {m['samples']} samples in {len(m['shards'])} shards, "
+        f"{len(m['failures'])} failed; this run: {run['samples_rendered']} samples, "
+        f"{run['views']} views in {run['seconds']:.1f} s ({run['views_per_s']:.1f} views/s), "
+        f"{run['shards_skipped']} shards already done"
+    )
     for f in m["failures"][:20]:
         print(f"  failed {f['sample_id']}: {f['reason']}")
     if m["samples"]:
         print(f"contact sheet: {contact_sheet(a.out, Path(a.out) / 'contact_sheet.png')}")
+
+
+def _configs(a: argparse.Namespace):
+    from facet_lib.models.model import ModelConfig
+    from facet_lib.train.config import TrainConfig, apply_overrides
+    from facet_lib.train.presets import PRESETS
+
+    mcfg, tcfg = PRESETS[a.preset] if a.preset else (ModelConfig(), TrainConfig())
+    if a.model:
+        mcfg = apply_overrides(mcfg, [f"clip_model={a.model}"])
+    if a.pretrained:
+        mcfg = apply_overrides(mcfg, [f"pretrained={a.pretrained}"])
+    if a.checkpoint:
+        mcfg = apply_overrides(mcfg, [f"checkpoint={a.checkpoint}"])
+    model_keys = {f for f in mcfg.to_dict()}
+    mcfg = apply_overrides(mcfg, [o for o in a.set if o.split("=")[0] in model_keys])
+    tcfg = apply_overrides(tcfg, [o for o in a.set if o.split("=")[0] not in model_keys])
+    return mcfg, tcfg
+
+
+def _cv(a: argparse.Namespace) -> None:
+    from facet_lib.data.indexers import PROTOCOLS
+    from facet_lib.train.cv import Runner, load_data, run_ablations, run_cv
+
+    mcfg, tcfg = _configs(a)
+    labels = None
+    if a.protocol:
+        import pandas as pd
+
+        from facet_lib.data.indexers import select_protocol
+
+        if a.protocol not in PROTOCOLS:
+            raise SystemExit(f"unknown protocol {a.protocol}")
+        labels = select_protocol(pd.DataFrame(columns=["label", "intensity", "subject", "task"]), a.protocol)[1]
+    if a.micro:
+        mcfg = dataclasses.replace(mcfg, micro=True)
+    data = load_data(a.views, a.folds, labels)
+    runner = Runner(mcfg, tcfg, Path(a.out) / "cache")
+    print(f"backbone {mcfg.clip_model}, weights: {runner.weights}; {len(data.rows)} samples, labels {data.labels}")
+    if a.ablations:
+        table = run_ablations(runner, data, a.out)
+        print(table.round(3).to_string())
+        print(f"ablation table: {Path(a.out) / 'ablation_table.csv'}, heatmap: {Path(a.out) / 'ablation_heatmap.png'}")
+    else:
+        res = run_cv(runner, data, a.out)
+        print(res["table"].round(3).to_string())
+        print(f"best fold {res['best_fold']}; outputs in {a.out} (cv_table.csv, confusion.png, per_fold_accuracy.png)")
+    if "random" in runner.weights:
+        print("NOTE: random backbone weights — these numbers show the pipeline works, not the paper's accuracy.")
+
+
+def _cross(a: argparse.Namespace) -> None:
+    import json
+
+    from facet_lib.train.cv import Runner, load_data, run_cross
+
+    mcfg, tcfg = _configs(a)
+    label_map = dict(item.split("=", 1) for item in a.label_map.split(","))
+    source = load_data(a.train_views)
+    target = load_data(a.test_views, labels=sorted(label_map))
+    runner = Runner(mcfg, tcfg, Path(a.out) / "cache")
+    res = run_cross(runner, source, target, a.out, label_map)
+    print(json.dumps(res, indent=1))
+    if "random" in runner.weights:
+        print("NOTE: random backbone weights — these numbers show the pipeline works, not the paper's accuracy.")
+
+
+def _export(a: argparse.Namespace) -> None:
+    import json
+
+    from facet_lib.train.cv import Runner, export_fold_bundle, load_data
+
+    cfg = json.loads((Path(a.cv) / "config.json").read_text())
+    summary = json.loads((Path(a.cv) / "summary.json").read_text())
+    fold = summary["best_fold"] if a.fold == "best" else int(a.fold)
+    from facet_lib.models.model import ModelConfig
+    from facet_lib.train.config import TrainConfig
+
+    mcfg = ModelConfig(**{**cfg["model"], "views": tuple(cfg["model"]["views"])})
+    tcfg = TrainConfig(**{**cfg["train"], "betas": tuple(cfg["train"]["betas"])})
+    data = load_data(a.views, labels=cfg["labels"])
+    digest = export_fold_bundle(Runner(mcfg, tcfg, Path(a.cv) / "cache", progress=False), data, a.cv, fold, a.out)
+    print(f"bundle of fold {fold}: {a.out} (digest {digest})")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--preset",
+        default=None,
+        choices=["paper", "tiny-cpu"],
+        help="paper: ViT-B-16 and the paper's optimiser; tiny-cpu: small random-weight CPU demo",
+    )
+    p.add_argument("--model", default=None, help="open_clip model name (ViT-B-16, facet-tiny, …)")
+    p.add_argument("--pretrained", default=None, help="open_clip pretrained tag, e.g. openai (needs internet)")
+    p.add_argument("--checkpoint", default=None, help="local or s3:// CLIP weights (state dict / safetensors)")
+    p.add_argument("--set", nargs="*", default=[], help="key=value overrides of model/train settings")
 
 
 def _demo(a: argparse.Namespace) -> None:
@@ -81,8 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
 
     g = sub.add_parser("generate", help="write a synthetic dataset in a native layout")
-    g.add_argument("--dataset", nargs="+", default=["bu3dfe"],
-                   choices=["bu3dfe", "bosphorus", "bu4dfe", "bp4d", "4dme"])
+    g.add_argument(
+        "--dataset", nargs="+", default=["bu3dfe"], choices=["bu3dfe", "bosphorus", "bu4dfe", "bp4d", "4dme"]
+    )
     g.add_argument("--out", required=True)
     g.add_argument("--subjects", type=int, default=10)
     g.add_argument("--frames", type=int, default=24, help="frames per 4D sequence")
@@ -93,8 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.set_defaults(func=_generate)
 
     i = sub.add_parser("index", help="index a dataset root (native layout) or a manifest CSV")
-    i.add_argument("--dataset", required=True,
-                   choices=["bu3dfe", "bosphorus", "bu4dfe", "bp4d", "4dme", "manifest"])
+    i.add_argument("--dataset", required=True, choices=["bu3dfe", "bosphorus", "bu4dfe", "bp4d", "4dme", "manifest"])
     i.add_argument("--root", required=True, help="dataset root, or the manifest CSV for --dataset manifest")
     i.add_argument("--out", required=True, help="index CSV to write")
     i.set_defaults(func=_index)
@@ -123,6 +233,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--shards", type=int, nargs="*", default=None, help="only these shard numbers")
     r.add_argument("--workers", type=int, default=0)
     r.set_defaults(func=_render)
+
+    c = sub.add_parser("cv", help="K-fold subject-independent cross-validation (optionally all ablations)")
+    c.add_argument("--views", required=True, help="rendered dataset folder")
+    c.add_argument("--folds", required=True)
+    c.add_argument("--protocol", default=None, help="restrict labels to a protocol's label set")
+    c.add_argument("--micro", action="store_true", help="4DME micro-expression prompts")
+    c.add_argument("--ablations", action="store_true", help="run every ablation variant into one table")
+    _model_args(c)
+    c.set_defaults(func=_cv)
+
+    x = sub.add_parser("cross", help="train on one rendered dataset, test on another")
+    x.add_argument("--train-views", required=True)
+    x.add_argument("--test-views", required=True)
+    x.add_argument(
+        "--label-map", default="happy=happy,disgust=disgust", help="target label=source label pairs, comma-separated"
+    )
+    _model_args(x)
+    x.set_defaults(func=_cross)
+
+    e = sub.add_parser("export", help="write the serving bundle of a trained fold (default: the best)")
+    e.add_argument("--cv", required=True, help="a cv output folder")
+    e.add_argument("--views", required=True, help="the rendered dataset the CV used")
+    e.add_argument("--fold", default="best")
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=_export)
 
     d = sub.add_parser("demo", help="the main job on the embedded synthetic default")
     d.add_argument("--out", default="runs/demo")

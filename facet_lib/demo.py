@@ -54,13 +54,17 @@ def render_demo(out: Path, scans, sequences) -> dict[str, Path]:
     from facet_lib.render.dataset import render_dataset
 
     paths = {}
-    for name, idx, cfg in [("bu3dfe_views", scans, RenderConfig()),
-                           ("bu4dfe_dynamic", sequences, RenderConfig(frames=12))]:
+    for name, idx, cfg in [
+        ("bu3dfe_views", scans, RenderConfig()),
+        ("bu4dfe_dynamic", sequences, RenderConfig(frames=12)),
+    ]:
         m = render_dataset(idx, out / "rendered" / name, cfg)
         run = m["last_run"]
         paths[name] = out / "rendered" / name
         paths[f"{name}_sheet"] = contact_sheet(paths[name], paths[name] / "contact_sheet.png")
-        print(f"[{name}] {m['samples']} samples rendered ({len(m['failures'])} failed), "
-              f"{run['views_per_s']} views/s this run, {run['shards_skipped']} shards reused; "
-              f"contact sheet: {paths[f'{name}_sheet']}")
+        print(
+            f"[{name}] {m['samples']} samples rendered ({len(m['failures'])} failed), "
+            f"{run['views_per_s']} views/s this run, {run['shards_skipped']} shards reused; "
+            f"contact sheet: {paths[f'{name}_sheet']}"
+        )
     return paths

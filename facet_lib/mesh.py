@@ -55,9 +55,7 @@ def validate_mesh(mesh: Mesh, path: str | Path | None = None) -> Mesh:
     lo, hi = int(f.min()), int(f.max())
     if lo < 0 or hi >= v.shape[0]:
         row = int(np.flatnonzero((f < 0).any(1) | (f >= v.shape[0]).any(1))[0])
-        raise ScanFormatError(
-            p, f"face {row}", f"vertex indices in [0, {v.shape[0] - 1}]", f"{f[row].tolist()}"
-        )
+        raise ScanFormatError(p, f"face {row}", f"vertex indices in [0, {v.shape[0] - 1}]", f"{f[row].tolist()}")
     if mesh.colors is not None and mesh.colors.shape != (v.shape[0], 3):
         raise ScanFormatError(p, "colors", f"({v.shape[0]}, 3) per-vertex colours", f"{mesh.colors.shape}")
     if mesh.uv is not None and mesh.uv.shape != (v.shape[0], 2):

@@ -54,15 +54,28 @@ EXPRESSION_AUS: dict[str, dict[int, float]] = {
 }
 
 LANDMARKS: list[tuple[str, float, float]] = [
-    ("Outer left eyebrow", 50, 46), ("Middle left eyebrow", 32, 50), ("Inner left eyebrow", 14, 47),
-    ("Inner right eyebrow", -14, 47), ("Middle right eyebrow", -32, 50), ("Outer right eyebrow", -50, 46),
-    ("Outer left eye corner", 45, 30), ("Inner left eye corner", 17, 30),
-    ("Inner right eye corner", -17, 30), ("Outer right eye corner", -45, 30),
-    ("Nose saddle left", 8, 28), ("Nose saddle right", -8, 28), ("Left nose peak", 14, -20),
-    ("Nose tip", 0, -18), ("Right nose peak", -14, -20), ("Left mouth corner", 26, -46),
-    ("Upper lip outer middle", 0, -40), ("Right mouth corner", -26, -46),
-    ("Upper lip inner middle", 0, -46), ("Lower lip inner middle", 0, -48),
-    ("Lower lip outer middle", 0, -56), ("Chin middle", 0, -86),
+    ("Outer left eyebrow", 50, 46),
+    ("Middle left eyebrow", 32, 50),
+    ("Inner left eyebrow", 14, 47),
+    ("Inner right eyebrow", -14, 47),
+    ("Middle right eyebrow", -32, 50),
+    ("Outer right eyebrow", -50, 46),
+    ("Outer left eye corner", 45, 30),
+    ("Inner left eye corner", 17, 30),
+    ("Inner right eye corner", -17, 30),
+    ("Outer right eye corner", -45, 30),
+    ("Nose saddle left", 8, 28),
+    ("Nose saddle right", -8, 28),
+    ("Left nose peak", 14, -20),
+    ("Nose tip", 0, -18),
+    ("Right nose peak", -14, -20),
+    ("Left mouth corner", 26, -46),
+    ("Upper lip outer middle", 0, -40),
+    ("Right mouth corner", -26, -46),
+    ("Upper lip inner middle", 0, -46),
+    ("Lower lip inner middle", 0, -48),
+    ("Lower lip outer middle", 0, -56),
+    ("Chin middle", 0, -86),
 ]
 
 
@@ -88,11 +101,17 @@ class Identity:
         tone = rng.uniform(0.35, 0.95)
         skin = (int(90 + 150 * tone), int(60 + 130 * tone), int(45 + 110 * tone))
         return cls(
-            width=float(rng.normal(74, 4)), height=float(rng.normal(102, 5)),
-            depth=float(rng.normal(78, 5)), nose_len=float(rng.normal(48, 4)),
-            nose_height=float(rng.normal(24, 3)), eye_sep=float(rng.normal(32, 2)),
-            lip_full=float(rng.normal(4.5, 0.8)), chin=float(rng.normal(6, 1.5)),
-            brow=float(rng.normal(5, 1)), au_gain=gains, skin=skin,
+            width=float(rng.normal(74, 4)),
+            height=float(rng.normal(102, 5)),
+            depth=float(rng.normal(78, 5)),
+            nose_len=float(rng.normal(48, 4)),
+            nose_height=float(rng.normal(24, 3)),
+            eye_sep=float(rng.normal(32, 2)),
+            lip_full=float(rng.normal(4.5, 0.8)),
+            chin=float(rng.normal(6, 1.5)),
+            brow=float(rng.normal(5, 1)),
+            au_gain=gains,
+            skin=skin,
         )
 
 
@@ -143,7 +162,7 @@ def au_displacement(ident: Identity, aus: dict[int, float], x: np.ndarray, y: np
         for h in AU_HANDLES[au]:
             cx, cy, rad, dx, dy, dz, side = h[:7]
             jaw = len(h) > 7 and h[7] == "jaw"
-            for s in ((1, -1) if side else (1,)):
+            for s in (1, -1) if side else (1,):
                 wgt = _g(x, y, s * cx, cy, rad) * (w * gain[au])
                 if jaw:
                     wgt = wgt * (1 / (1 + np.exp((y + 48) / 1.5)))  # below the mouth line only

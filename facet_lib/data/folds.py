@@ -26,10 +26,14 @@ def make_folds(index: pd.DataFrame, k: int = 10, seed: int = 0) -> pd.DataFrame:
     fold = np.full(len(index), -1, np.int64)
     for f, (_, test) in enumerate(splitter.split(np.zeros(len(index)), index["label"], index["subject"])):
         fold[test] = f
-    out = pd.DataFrame({
-        "sample_id": index["sample_id"].to_numpy(), "subject": index["subject"].to_numpy(),
-        "label": index["label"].to_numpy(), "fold": fold,
-    })
+    out = pd.DataFrame(
+        {
+            "sample_id": index["sample_id"].to_numpy(),
+            "subject": index["subject"].to_numpy(),
+            "label": index["label"].to_numpy(),
+            "fold": fold,
+        }
+    )
     check_folds(out)
     return out
 

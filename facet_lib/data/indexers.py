@@ -37,7 +37,16 @@ from facet_lib.data.labels import dataset_codes, dataset_labels
 from facet_lib.errors import DatasetLayoutError
 
 INDEX_COLUMNS = [
-    "dataset", "sample_id", "subject", "label", "intensity", "task", "path", "frames", "n_frames", "root",
+    "dataset",
+    "sample_id",
+    "subject",
+    "label",
+    "intensity",
+    "task",
+    "path",
+    "frames",
+    "n_frames",
+    "root",
 ]
 _FRAME_NUM = re.compile(r"^(\d+)$")
 
@@ -49,8 +58,10 @@ class IndexResult:
 
     def summary(self) -> str:
         df = self.index
-        lines = [f"{len(df)} samples, {df['subject'].nunique() if len(df) else 0} subjects, "
-                 f"{len(self.quarantine)} quarantined"]
+        lines = [
+            f"{len(df)} samples, {df['subject'].nunique() if len(df) else 0} subjects, "
+            f"{len(self.quarantine)} quarantined"
+        ]
         if len(df):
             counts = df["label"].value_counts().sort_index()
             lines.append("per label: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
@@ -74,14 +85,30 @@ class _Collector:
     def quarantine(self, p: Path, reason: str) -> None:
         self.bad.append({"path": self.rel(p), "reason": reason})
 
-    def add(self, sample_id: str, subject: str, label: str, path: Path, frames: list[Path] | None = None,
-            intensity: int | None = None, task: str | None = None) -> None:
-        self.rows.append({
-            "dataset": self.dataset, "sample_id": sample_id, "subject": subject, "label": label,
-            "intensity": intensity, "task": task, "path": self.rel(path),
-            "frames": [self.rel(f) for f in frames] if frames else [],
-            "n_frames": len(frames) if frames else 1, "root": str(self.root),
-        })
+    def add(
+        self,
+        sample_id: str,
+        subject: str,
+        label: str,
+        path: Path,
+        frames: list[Path] | None = None,
+        intensity: int | None = None,
+        task: str | None = None,
+    ) -> None:
+        self.rows.append(
+            {
+                "dataset": self.dataset,
+                "sample_id": sample_id,
+                "subject": subject,
+                "label": label,
+                "intensity": intensity,
+                "task": task,
+                "path": self.rel(path),
+                "frames": [self.rel(f) for f in frames] if frames else [],
+                "n_frames": len(frames) if frames else 1,
+                "root": str(self.root),
+            }
+        )
 
     def result(self) -> IndexResult:
         df = pd.DataFrame(self.rows, columns=INDEX_COLUMNS)
@@ -184,8 +211,9 @@ def index_bosphorus(root: str | Path) -> IndexResult:
     return c.result()
 
 
-def _index_sequences(dataset: str, root: str | Path, subj_re: str, codes: dict[str, str], suffix: str,
-                     task_col: bool) -> IndexResult:
+def _index_sequences(
+    dataset: str, root: str | Path, subj_re: str, codes: dict[str, str], suffix: str, task_col: bool
+) -> IndexResult:
     c = _Collector(dataset, _root(root))
     for subj in sorted(p for p in c.root.iterdir() if p.is_dir()):
         if not re.fullmatch(subj_re, subj.name):
@@ -197,8 +225,14 @@ def _index_sequences(dataset: str, root: str | Path, subj_re: str, codes: dict[s
                 continue
             frames = _frames(c, seq, suffix)
             if frames:
-                c.add(f"{subj.name}_{seq.name}", subj.name, codes[seq.name], seq, frames,
-                      task=seq.name if task_col else None)
+                c.add(
+                    f"{subj.name}_{seq.name}",
+                    subj.name,
+                    codes[seq.name],
+                    seq,
+                    frames,
+                    task=seq.name if task_col else None,
+                )
     return c.result()
 
 
@@ -264,8 +298,13 @@ def index_manifest(manifest: str | Path, dataset: str = "custom") -> IndexResult
             frames = sorted((Path(x) for x in glob.glob(str(p))), key=lambda f: (len(f.stem), f.stem))
             seq, frames = (frames[0].parent if frames else p.parent), frames
         elif p.is_dir():
-            seq, frames = p, sorted((f for f in p.iterdir() if f.suffix.lower() in (".wrl", ".obj", ".ply", ".bnt")),
-                                    key=lambda f: (len(f.stem), f.stem))
+            seq, frames = (
+                p,
+                sorted(
+                    (f for f in p.iterdir() if f.suffix.lower() in (".wrl", ".obj", ".ply", ".bnt")),
+                    key=lambda f: (len(f.stem), f.stem),
+                ),
+            )
         else:
             seq, frames = p, None
         if frames is not None and not frames:
@@ -279,15 +318,24 @@ def index_manifest(manifest: str | Path, dataset: str = "custom") -> IndexResult
             continue
         inten = row.get("intensity")
         sid = row.get("sample_id") if isinstance(row.get("sample_id"), str) else f"{dataset}_{i:06d}"
-        c.add(sid, str(row["subject"]), str(row["label"]).strip(), seq, frames,
-              intensity=int(inten) if isinstance(inten, str) and inten.strip() else None,
-              task=row.get("task") if isinstance(row.get("task"), str) else None)
+        c.add(
+            sid,
+            str(row["subject"]),
+            str(row["label"]).strip(),
+            seq,
+            frames,
+            intensity=int(inten) if isinstance(inten, str) and inten.strip() else None,
+            task=row.get("task") if isinstance(row.get("task"), str) else None,
+        )
     return c.result()
 
 
 INDEXERS = {
-    "bu3dfe": index_bu3dfe, "bosphorus": index_bosphorus, "bu4dfe": index_bu4dfe,
-    "bp4d": index_bp4d, "4dme": index_4dme,
+    "bu3dfe": index_bu3dfe,
+    "bosphorus": index_bosphorus,
+    "bu4dfe": index_bu4dfe,
+    "bp4d": index_bp4d,
+    "4dme": index_4dme,
 }
 
 

@@ -164,8 +164,9 @@ def generate_bosphorus(root: str | Path, cfg: SynthConfig = SynthConfig()) -> Pa
 
 # --------------------------------------------------------------------------------------------- #
 # 4D sequences (BU-4DFE, BP4D-Spontaneous, 4DME)
-def _sequence_one(root: str, dataset: str, subj: str, rel: str, label: str, ext: str,
-                  digits: int, micro: bool, cfg: SynthConfig) -> None:
+def _sequence_one(
+    root: str, dataset: str, subj: str, rel: str, label: str, ext: str, digits: int, micro: bool, cfg: SynthConfig
+) -> None:
     ident = _identity(cfg.seed, dataset, subj)
     rng = _rng(cfg.seed, dataset, subj, rel)
     amp = float(rng.uniform(0.15, 0.3)) if micro else float(rng.uniform(0.8, 1.0))
@@ -178,8 +179,15 @@ def _sequence_one(root: str, dataset: str, subj: str, rel: str, label: str, ext:
     for t, w in enumerate(expression_profile(cfg.frames, micro)):
         frng = _rng(cfg.seed, dataset, subj, rel, t)
         s = t / max(cfg.frames - 1, 1)
-        pts, _ = face_grid(ident, expression_aus(label, amp * w), frng, step=cfg.step_4d, holes=holes,
-                           pose_deg=tuple(pose0 + s * drift), shift_mm=tuple(shift0 + s * drift / 2))
+        pts, _ = face_grid(
+            ident,
+            expression_aus(label, amp * w),
+            frng,
+            step=cfg.step_4d,
+            holes=holes,
+            pose_deg=tuple(pose0 + s * drift),
+            shift_mm=tuple(shift0 + s * drift / 2),
+        )
         mesh = _mesh_from_grid(pts)
         path = out / f"{t:0{digits}d}.{ext}"
         if ext == "wrl":
@@ -194,8 +202,15 @@ def _write_obj(path: Path, mesh: Mesh) -> None:
     path.write_text(f"# facet_lib synthetic frame\n{v}\n{f}\n")
 
 
-def _sequences(root: Path, dataset: str, items: Iterable[tuple[str, str, str]], ext: str, digits: int,
-               micro: bool, cfg: SynthConfig) -> None:
+def _sequences(
+    root: Path,
+    dataset: str,
+    items: Iterable[tuple[str, str, str]],
+    ext: str,
+    digits: int,
+    micro: bool,
+    cfg: SynthConfig,
+) -> None:
     tasks = [(str(root), dataset, s, rel, lab, ext, digits, micro, cfg) for s, rel, lab in items]
     _run(tasks, _sequence_one, cfg.workers, f"{dataset} sequences")
 

@@ -45,9 +45,7 @@ def read_bnt_grid(path: str | Path) -> tuple[np.ndarray, np.ndarray, str]:
     (n,) = struct.unpack_from("<I", buf, off)
     off += 4
     if n != nrows * ncols * 5:
-        raise ScanFormatError(
-            p, f"value count (byte {off - 4})", f"rows*cols*5 = {nrows * ncols * 5}", str(n)
-        )
+        raise ScanFormatError(p, f"value count (byte {off - 4})", f"rows*cols*5 = {nrows * ncols * 5}", str(n))
     need = off + 8 * n
     if len(buf) < need:
         raise ScanFormatError(p, f"data (byte {off})", f"{8 * n} data bytes", f"{len(buf) - off} (truncated)")

@@ -138,9 +138,7 @@ class _Parser:
                     return np.fromstring(body, sep=" ")
             except (ValueError, DeprecationWarning):
                 bad = next((t for t in body.split() if not _NUMBER.match(t)), "?")
-                raise ScanFormatError(
-                    self.path, self._where(start), "numbers in the list", repr(bad)
-                ) from None
+                raise ScanFormatError(self.path, self._where(start), "numbers in the list", repr(bad)) from None
         items: list[object] = []
         while self.peek() != "]":
             t = self.peek()
@@ -259,9 +257,7 @@ def read_wrl(path: str | Path) -> Mesh:
         bad = (cidx < -1) | (cidx >= len(pts))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ScanFormatError(
-                p, f"coordIndex[{i}]", f"an index in [0, {len(pts) - 1}] or -1", str(cidx[i])
-            )
+            raise ScanFormatError(p, f"coordIndex[{i}]", f"an index in [0, {len(pts) - 1}] or -1", str(cidx[i]))
         tris = fan_triangulate(cidx)
         uv = None
         tc = geo.fields.get("texCoord")
@@ -278,9 +274,7 @@ def read_wrl(path: str | Path) -> Mesh:
             else:
                 tidx = np.asarray(tidx, dtype=np.float64).astype(np.int64).ravel()
                 if tidx.shape != cidx.shape:
-                    raise ScanFormatError(
-                        p, "texCoordIndex", f"{cidx.size} entries like coordIndex", str(tidx.size)
-                    )
+                    raise ScanFormatError(p, "texCoordIndex", f"{cidx.size} entries like coordIndex", str(tidx.size))
                 if tidx.max(initial=-1) >= len(tpts):
                     raise ScanFormatError(p, "texCoordIndex", f"indices < {len(tpts)}", str(tidx.max()))
                 corner = cidx >= 0

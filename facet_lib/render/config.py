@@ -45,8 +45,10 @@ class RenderConfig:
         checks = [
             (self.mode in MODES, f"mode must be one of {MODES}, got {self.mode!r}"),
             (self.temporal in TEMPORAL, f"temporal must be one of {TEMPORAL}, got {self.temporal!r}"),
-            (self.projection in ("ortho", "perspective"),
-             f"projection must be ortho|perspective, got {self.projection!r}"),
+            (
+                self.projection in ("ortho", "perspective"),
+                f"projection must be ortho|perspective, got {self.projection!r}",
+            ),
             (self.center in ("nose", "centroid"), f"center must be nose|centroid, got {self.center!r}"),
             (self.backend in ("fast", "pyrender"), f"backend must be fast|pyrender, got {self.backend!r}"),
             (16 <= self.size <= 2048, f"size must be in [16, 2048], got {self.size}"),

@@ -80,8 +80,9 @@ class ShardPlan:
         return f"shard-{self.shard:05d}-{self.key[:12]}.npz"
 
 
-def plan_shards(index: pd.DataFrame, cfg: RenderConfig, shard_size: int = 64,
-                root: str | Path | None = None) -> list[ShardPlan]:
+def plan_shards(
+    index: pd.DataFrame, cfg: RenderConfig, shard_size: int = 64, root: str | Path | None = None
+) -> list[ShardPlan]:
     """Split an index (sorted by sample id) into shards with content keys."""
     if shard_size < 1:
         raise ConfigError(f"shard_size must be >= 1, got {shard_size}")
@@ -160,11 +161,20 @@ def render_dataset(
         plans = [p for p in plans if p.shard in set(shards)]
     done = {s["file"]: s for s in (old or {}).get("shards", [])}
     manifest = {
-        "format": FORMAT, "render_config": cfg.to_dict(), "config_digest": cfg.digest(),
+        "format": FORMAT,
+        "render_config": cfg.to_dict(),
+        "config_digest": cfg.digest(),
         "shards": [s for s in done.values() if (out / s["file"]).exists()],
     }
-    todo = [p for p in plans if not (p.filename in done and (out / p.filename).exists()
-                                     and _sha256(out / p.filename) == done[p.filename]["sha256"])]
+    todo = [
+        p
+        for p in plans
+        if not (
+            p.filename in done
+            and (out / p.filename).exists()
+            and _sha256(out / p.filename) == done[p.filename]["sha256"]
+        )
+    ]
     n_views, t0 = 0, time.perf_counter()
     bar = tqdm(total=sum(len(p.rows) for p in todo), desc="render", unit="sample", disable=not progress)
     workers = workers or os.cpu_count() or 1
@@ -190,12 +200,20 @@ def render_dataset(
             np.savez(
                 buf,
                 views=np.stack(views) if views else np.zeros((0, len(cfg.yaws), cfg.size, cfg.size, 3), np.uint8),
-                sample_ids=np.array(ids, dtype=str), rows=np.array(json.dumps(rows)),
-                failures=np.array(json.dumps(failures)), config_digest=np.array(cfg.digest()),
+                sample_ids=np.array(ids, dtype=str),
+                rows=np.array(json.dumps(rows)),
+                failures=np.array(json.dumps(failures)),
+                config_digest=np.array(cfg.digest()),
             )
             _atomic_write(out / plan.filename, buf.getvalue())
-            entry = {"file": plan.filename, "shard": plan.shard, "key": plan.key, "count": len(ids),
-                     "sha256": hashlib.sha256(buf.getvalue()).hexdigest(), "failures": failures}
+            entry = {
+                "file": plan.filename,
+                "shard": plan.shard,
+                "key": plan.key,
+                "count": len(ids),
+                "sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
+                "failures": failures,
+            }
             manifest["shards"] = [s for s in manifest["shards"] if s["shard"] != plan.shard] + [entry]
             _finish_manifest(manifest, mpath)
     finally:
@@ -203,9 +221,13 @@ def render_dataset(
         if pool:
             pool.shutdown()
     elapsed = time.perf_counter() - t0
-    manifest["last_run"] = {"samples_rendered": sum(len(p.rows) for p in todo), "views": n_views,
-                            "seconds": round(elapsed, 3), "views_per_s": round(n_views / elapsed, 2) if elapsed else 0,
-                            "shards_skipped": len(plans) - len(todo)}
+    manifest["last_run"] = {
+        "samples_rendered": sum(len(p.rows) for p in todo),
+        "views": n_views,
+        "seconds": round(elapsed, 3),
+        "views_per_s": round(n_views / elapsed, 2) if elapsed else 0,
+        "shards_skipped": len(plans) - len(todo),
+    }
     _finish_manifest(manifest, mpath)
     return manifest
 
@@ -263,8 +285,10 @@ class RenderedDataset:
                 raise ConfigError(f"{p}: checksum differs from manifest.json (corrupt or replaced shard)")
             with np.load(p, allow_pickle=False) as z:
                 if str(z["config_digest"]) != self.manifest["config_digest"]:
-                    raise ConfigError(f"{p}: rendered with settings {z['config_digest']}, manifest says "
-                                      f"{self.manifest['config_digest']}")
+                    raise ConfigError(
+                        f"{p}: rendered with settings {z['config_digest']}, manifest says "
+                        f"{self.manifest['config_digest']}"
+                    )
                 yield z["views"], [str(x) for x in z["sample_ids"]], json.loads(str(z["rows"]))
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray, dict]]:

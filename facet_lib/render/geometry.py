@@ -113,15 +113,17 @@ def _camera(v, n, rot, half, size, perspective, distance):
 
 
 def to_camera(v: np.ndarray, n: np.ndarray, yaw: float, cfg: RenderConfig) -> tuple[np.ndarray, np.ndarray]:
-    return _camera(v, n, yaw_matrix(yaw), cfg.fov_mm / 2, float(cfg.size), cfg.projection == "perspective",
-                   cfg.distance_mm)
+    return _camera(
+        v, n, yaw_matrix(yaw), cfg.fov_mm / 2, float(cfg.size), cfg.projection == "perspective", cfg.distance_mm
+    )
 
 
 def require_texture(mesh: Mesh) -> None:
     if mesh.uv is None or mesh.texture_path is None or not mesh.texture_path.exists():
         where = f"texture {mesh.texture_path}" if mesh.texture_path else "texture"
-        raise ScanFormatError(mesh.source or "<mesh>", where,
-                              "texture coordinates and an existing texture image for mode=texture")
+        raise ScanFormatError(
+            mesh.source or "<mesh>", where, "texture coordinates and an existing texture image for mode=texture"
+        )
 
 
 def vertex_attributes(pix: np.ndarray, nc: np.ndarray, mesh: Mesh, cfg: RenderConfig) -> np.ndarray:

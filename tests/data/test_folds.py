@@ -6,8 +6,11 @@ from facet_lib.errors import FoldLeakError
 
 
 def _index(n_subj=20, per=12, labels=("a", "b", "c", "d", "e", "f")):
-    rows = [{"sample_id": f"s{s}_{k}", "subject": f"s{s}", "label": labels[k % len(labels)]}
-            for s in range(n_subj) for k in range(per)]
+    rows = [
+        {"sample_id": f"s{s}_{k}", "subject": f"s{s}", "label": labels[k % len(labels)]}
+        for s in range(n_subj)
+        for k in range(per)
+    ]
     return pd.DataFrame(rows)
 
 

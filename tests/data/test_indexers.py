@@ -17,10 +17,12 @@ from facet_lib.errors import DatasetLayoutError
 @pytest.fixture
 def tree(synth_root, tmp_path):
     """A private copy of the synthetic trees that a test may damage."""
+
     def _copy(ds):
         dst = tmp_path / ds
         shutil.copytree(synth_root / ds, dst)
         return dst
+
     return _copy
 
 
@@ -113,12 +115,14 @@ def test_manifest_any_layout(synth_root, tmp_path):
     scans = sorted((synth_root / "bu3dfe").rglob("*_F3D.wrl"))[:3]
     seq = synth_root / "bu4dfe" / "M001" / "Sad"
     m = tmp_path / "manifest.csv"
-    pd.DataFrame({
-        "path": [str(scans[0]), str(scans[1]), str(seq / "*.wrl"), str(seq), "missing.obj"],
-        "subject": ["a", "a", "b", "b", "c"],
-        "label": ["anger", "anger", "sad", "sad", "happy"],
-        "intensity": ["1", "2", "", "", ""],
-    }).to_csv(m, index=False)
+    pd.DataFrame(
+        {
+            "path": [str(scans[0]), str(scans[1]), str(seq / "*.wrl"), str(seq), "missing.obj"],
+            "subject": ["a", "a", "b", "b", "c"],
+            "label": ["anger", "anger", "sad", "sad", "happy"],
+            "intensity": ["1", "2", "", "", ""],
+        }
+    ).to_csv(m, index=False)
     res = index_manifest(m)
     assert len(res.index) == 4 and len(res.quarantine) == 1
     assert "row 6: file not found" in res.quarantine.reason.iloc[0]

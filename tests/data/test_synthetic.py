@@ -24,8 +24,9 @@ def test_deterministic_for_a_seed_whatever_the_workers(tmp_path):
 
 
 def _clean(ident, expr, inten=1.0):
-    pts, _ = face_grid(ident, expression_aus(expr, inten), np.random.default_rng(0), step=2.0,
-                       noise_mm=0, holes=0, pose_deg=0)
+    pts, _ = face_grid(
+        ident, expression_aus(expr, inten), np.random.default_rng(0), step=2.0, noise_mm=0, holes=0, pose_deg=0
+    )
     return pts
 
 

@@ -20,11 +20,14 @@ def test_ply_round_trip(tmp_path):
     np.testing.assert_allclose(m.vertices, box.vertices, atol=1e-6)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("", "non-empty"),
-    ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 9\n", "expected a valid .obj mesh.*out of bounds"),
-    ("v 0 0 nan\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "vertex 0: expected finite coordinates"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "non-empty"),
+        ("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 9\n", "expected a valid .obj mesh.*out of bounds"),
+        ("v 0 0 nan\nv 1 0 0\nv 0 1 0\nf 1 2 3\n", "vertex 0: expected finite coordinates"),
+    ],
+)
 def test_broken_obj(tmp_path, text, expected):
     p = tmp_path / "x.obj"
     p.write_text(text)

@@ -33,8 +33,9 @@ def test_rerun_skips_and_changed_setting_refused(index3d, tmp_path):
     again = render_dataset(index3d, tmp_path / "r", CFG, shard_size=4, workers=1, progress=False)
     assert again["last_run"]["samples_rendered"] == 0 and again["last_run"]["shards_skipped"] == 3
     with pytest.raises(ConfigError, match="other settings"):
-        render_dataset(index3d, tmp_path / "r", RenderConfig(size=64, frames=3), shard_size=4, workers=1,
-                       progress=False)
+        render_dataset(
+            index3d, tmp_path / "r", RenderConfig(size=64, frames=3), shard_size=4, workers=1, progress=False
+        )
 
 
 def test_corrupt_scan_reported_and_shard_kept(synth_root, tmp_path):
@@ -78,8 +79,9 @@ def test_parallel_parts_merge_to_the_full_dataset(index3d, tmp_path):
     merged = merge_rendered([tmp_path / "a", tmp_path / "b"], tmp_path / "m")
     full = render_dataset(index3d, tmp_path / "f", CFG, shard_size=4, workers=1, progress=False)
     assert [s["sha256"] for s in merged["shards"]] == [s["sha256"] for s in full["shards"]]
-    other = render_dataset(index3d, tmp_path / "o", RenderConfig(size=32, frames=3), shard_size=4, shards=[0],
-                           workers=1, progress=False)
+    other = render_dataset(
+        index3d, tmp_path / "o", RenderConfig(size=32, frames=3), shard_size=4, shards=[0], workers=1, progress=False
+    )
     assert other["samples"] == 4
     with pytest.raises(ConfigError, match="other settings"):
         merge_rendered([tmp_path / "a", tmp_path / "o"], tmp_path / "m2")

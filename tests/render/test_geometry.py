@@ -11,9 +11,16 @@ from facet_lib.render import RenderConfig, render_views
 @pytest.fixture(scope="module")
 def symmetric_face() -> Mesh:
     """A mirror-symmetric face: identity features are placed at ±x and no noise, pose or holes."""
-    pts, _ = face_grid(Identity.sample(np.random.default_rng(0)), expression_aus("happy", 1.0),
-                       np.random.default_rng(0), step=1.0, noise_mm=0, holes=[], pose_deg=(0, 0, 0),
-                       shift_mm=(0, 0, 0))
+    pts, _ = face_grid(
+        Identity.sample(np.random.default_rng(0)),
+        expression_aus("happy", 1.0),
+        np.random.default_rng(0),
+        step=1.0,
+        noise_mm=0,
+        holes=[],
+        pose_deg=(0, 0, 0),
+        shift_mm=(0, 0, 0),
+    )
     return _mesh_from_grid(pts)
 
 
@@ -62,8 +69,12 @@ def test_backface_culling_and_empty_background():
     flipped.faces = flipped.faces[:, ::-1].copy()
     cfg = RenderConfig(mode="shaded", center="centroid", size=32, yaws=(0.0,))
     assert render_views(flipped, cfg).max() == 0
-    assert render_views(flipped, RenderConfig(mode="shaded", center="centroid", size=32, yaws=(0.0,),
-                                              cull_backfaces=False)).max() > 0
+    assert (
+        render_views(
+            flipped, RenderConfig(mode="shaded", center="centroid", size=32, yaws=(0.0,), cull_backfaces=False)
+        ).max()
+        > 0
+    )
 
 
 def test_texture_mode_needs_a_texture():

@@ -20,12 +20,16 @@ def _pyrender_available() -> bool:
         return False
 
 
-pytestmark = [pytest.mark.render, pytest.mark.skipif(not _pyrender_available(),
-                                                     reason="no OpenGL context (EGL) for pyrender")]
+pytestmark = [
+    pytest.mark.render,
+    pytest.mark.skipif(not _pyrender_available(), reason="no OpenGL context (EGL) for pyrender"),
+]
 
 
-@pytest.mark.parametrize("mode, projection", [("shaded", "ortho"), ("depth", "ortho"), ("normal", "ortho"),
-                                              ("texture", "ortho"), ("shaded", "perspective")])
+@pytest.mark.parametrize(
+    "mode, projection",
+    [("shaded", "ortho"), ("depth", "ortho"), ("normal", "ortho"), ("texture", "ortho"), ("shaded", "perspective")],
+)
 def test_fast_matches_pyrender(synth_root, mode, projection):
     scan = read_scan(next((synth_root / "bu3dfe").rglob("*_SU04*_F3D.wrl")))
     fast = render_views(scan, RenderConfig(mode=mode, projection=projection, size=128))

@@ -1,0 +1,151 @@
+"""FacetVLM: the CLIP backbone, the FACET head, the learnable temperature and the cached prompt bank."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facet_lib.data.labels import prompt_bank
+from facet_lib.errors import ConfigError
+from facet_lib.losses import LogitScale
+from facet_lib.models.backbone import TextEncoder, VisualTokens, create_clip
+from facet_lib.models.facet import FacetHead, HeadConfig
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """clip_model: an open_clip name (``ViT-B-16`` for the paper, ``facet-tiny`` for CPU tests).
+    pretrained / checkpoint: open_clip tag or local/s3:// weights (neither: random weights).
+    unfreeze_top: top visual blocks trained after ``freeze_epochs`` (the rest is frozen and cached).
+    views: which rendered views the model sees (single-view ablations use one)."""
+
+    clip_model: str = "ViT-B-16"
+    pretrained: str | None = None
+    checkpoint: str | None = None
+    unfreeze_top: int = 2
+    cvsa: bool = True
+    cvsa_depth: int = 1
+    cvsa_heads: int = 8
+    cvsa_mlp: bool = False
+    mtgf: bool = True
+    views: tuple[int, ...] = (0, 1, 2)
+    micro: bool = False  # 4DME prompts: "a face with [CLS] micro expression"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TextBank:
+    """Prompt embeddings, computed once: class embeddings (mean of each label's prompts, eq. 7) and
+    every prompt (one is sampled per training instance)."""
+
+    labels: list[str]
+    class_embeds: torch.Tensor  # (C, d)
+    prompt_embeds: torch.Tensor  # (P, d)
+    prompt_labels: torch.Tensor  # (P,)
+    prompts: list[str] = field(default_factory=list)
+
+    def sample(self, labels: torch.Tensor, gen: random.Random) -> torch.Tensor:
+        """One prompt embedding per instance of its own label."""
+        out = []
+        for y in labels.tolist():
+            idx = torch.nonzero(self.prompt_labels == y).flatten().tolist()
+            out.append(self.prompt_embeds[gen.choice(idx)])
+        return torch.stack(out)
+
+    def to(self, device) -> TextBank:
+        return TextBank(
+            self.labels,
+            self.class_embeds.to(device),
+            self.prompt_embeds.to(device),
+            self.prompt_labels.to(device),
+            self.prompts,
+        )
+
+
+class FacetVLM(nn.Module):
+    def __init__(self, cfg: ModelConfig, clip: nn.Module | None = None, weights: str | None = None):
+        super().__init__()
+        self.cfg = cfg
+        if clip is None:
+            clip, weights = create_clip(cfg.clip_model, cfg.pretrained, cfg.checkpoint)
+        self.clip = clip
+        self.weights = weights or "random (untrained)"
+        for p in self.clip.parameters():
+            p.requires_grad_(False)
+        self.visual = VisualTokens(self.clip.visual, cfg.unfreeze_top)
+        self.text = TextEncoder(self.clip, cfg.clip_model)
+        if any(v < 0 or v > 2 for v in cfg.views) or not cfg.views:
+            raise ConfigError(f"views must be a non-empty subset of (0, 1, 2), got {cfg.views}")
+        self.head = FacetHead(
+            HeadConfig(
+                dim=self.visual.token_dim,
+                n_tokens=self.visual.n_patches,
+                n_views=3,
+                cvsa=cfg.cvsa,
+                cvsa_depth=cfg.cvsa_depth,
+                cvsa_heads=cfg.cvsa_heads,
+                cvsa_mlp=cfg.cvsa_mlp,
+                mtgf=cfg.mtgf,
+            )
+        )
+        self.logit_scale = LogitScale()
+
+    # -- parameters ------------------------------------------------------------------------------
+    def backbone_trainable(self) -> list[nn.Parameter]:
+        return self.visual.upper_parameters()
+
+    def set_backbone_trainable(self, on: bool) -> None:
+        for p in self.backbone_trainable():
+            p.requires_grad_(on)
+
+    # -- text ------------------------------------------------------------------------------------
+    def build_text_bank(self, labels: list[str], prompts: dict[str, list[str]] | None = None) -> TextBank:
+        """Encode every label's prompts once (frozen text encoder)."""
+        all_p, all_l, cls = [], [], []
+        for i, lab in enumerate(labels):
+            ps = (prompts or {}).get(lab) or prompt_bank(lab, micro=self.cfg.micro)
+            emb = self.text(ps)
+            cls.append(F.normalize(emb.mean(0), dim=-1))
+            all_p.append(emb)
+            all_l += [i] * len(ps)
+        flat = [p for lab in labels for p in ((prompts or {}).get(lab) or prompt_bank(lab, micro=self.cfg.micro))]
+        return TextBank(list(labels), torch.stack(cls), torch.cat(all_p), torch.tensor(all_l), flat)
+
+    # -- image -----------------------------------------------------------------------------------
+    def tokens_from_hidden(self, hidden: torch.Tensor, views: tuple[int, ...] | None = None) -> torch.Tensor:
+        """Lower-block states (B, 3, 1+N, w) → projected patch tokens (B, V', N, d) of the used views."""
+        h = hidden[:, list(self.cfg.views if views is None else views)]
+        b, v = h.shape[:2]
+        return self.visual.encode_upper(h.flatten(0, 1).to(self.head.view_pos.dtype)).unflatten(0, (b, v))
+
+    def hidden_from_views(self, views: torch.Tensor) -> torch.Tensor:
+        """uint8 views (B, 3, H, W, 3) → lower-block states (B, 3, 1+N, w)."""
+        b = views.shape[0]
+        return self.visual.encode_lower(views.flatten(0, 1)).unflatten(0, (b, views.shape[1]))
+
+    def fuse(self, tokens: torch.Tensor, query: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        return self.head(tokens, query, views=list(self.cfg.views))
+
+    @torch.no_grad()
+    def scores(self, tokens: torch.Tensor, class_embeds: torch.Tensor, mode: str = "class_conditional"):
+        """Cosine-similarity logits (B, C) against the class prompts.
+
+        class_conditional: MTGF is queried with each class's own prompt and that fused embedding is
+        compared with that prompt. label_free: one query, the mean prompt, for every class."""
+        b = tokens.shape[0]
+        if mode == "class_conditional" and self.cfg.mtgf:
+            out = self.fuse(tokens, class_embeds[None].expand(b, -1, -1))
+            sims = (out["image_embed"] * class_embeds[None]).sum(-1)
+        elif mode in ("class_conditional", "label_free"):
+            q = F.normalize(class_embeds.mean(0), dim=-1)[None].expand(b, -1)
+            out = self.fuse(tokens, q)
+            sims = out["image_embed"][:, 0] @ class_embeds.t()
+        else:
+            raise ValueError(f"mode must be class_conditional|label_free, got {mode!r}")
+        return sims * self.logit_scale(), out

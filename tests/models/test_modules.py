@@ -1,0 +1,104 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from facet_lib.losses import LogitScale, consistency, consistency_pairwise, facet_loss, info_nce
+from facet_lib.models.facet import MTGF, CVSABlock, FacetHead, HeadConfig
+from facet_lib.train.schedule import warmup_cosine
+
+
+def _grads_ok(module, loss):
+    loss.backward()
+    params = [p for p in module.parameters() if p.requires_grad]
+    assert params and all(p.grad is not None and torch.isfinite(p.grad).all() for p in params)
+
+
+def test_cvsa_shapes_and_gradients():
+    blk = CVSABlock(32, 4, mlp=True)
+    z = torch.randn(2, 30, 32)
+    out = blk(z)
+    assert out.shape == z.shape and torch.isfinite(out).all()
+    _grads_ok(blk, out.pow(2).mean())
+
+
+def test_mtgf_attention_is_a_distribution_and_gate_in_unit_interval():
+    m = MTGF(16)
+    v_tg, attn, alpha = m(torch.randn(3, 12, 16), torch.randn(3, 5, 16))
+    assert v_tg.shape == (3, 5, 16) and attn.shape == (3, 5, 12) and alpha.shape == (3, 5, 1)
+    torch.testing.assert_close(attn.sum(-1), torch.ones(3, 5))
+    assert ((alpha > 0) & (alpha < 1)).all()
+    _grads_ok(m, v_tg.sum() + alpha.sum())
+
+
+@pytest.mark.parametrize(
+    "cvsa, mtgf, views",
+    [(True, True, [0, 1, 2]), (False, True, [0, 1, 2]), (True, False, [0, 1, 2]), (True, True, [1])],
+)
+def test_head_every_variant(cvsa, mtgf, views):
+    head = FacetHead(HeadConfig(dim=16, n_tokens=4, cvsa=cvsa, mtgf=mtgf, cvsa_heads=4))
+    tokens = torch.randn(5, len(views), 4, 16)
+    out = head(tokens, torch.randn(5, 16), views=views)
+    assert out["image_embed"].shape == (5, 1, 16) and out["view_embeds"].shape == (5, len(views), 16)
+    torch.testing.assert_close(out["image_embed"].norm(dim=-1), torch.ones(5, 1))
+    multi = head(tokens, torch.randn(5, 6, 16), views=views)  # one query per class
+    assert multi["image_embed"].shape == (5, 6, 16)
+    _grads_ok(head, out["image_embed"].sum() + out["view_embeds"].sum())
+
+
+def test_view_positional_encodings_distinguish_views():
+    head = FacetHead(HeadConfig(dim=8, n_tokens=2, cvsa=False, mtgf=False))
+    same = torch.randn(1, 1, 2, 8).expand(1, 3, 2, 8)
+    e = head(same)["view_embeds"][0]
+    assert not torch.allclose(e[0], e[1])  # identical tokens, different view tables
+
+
+def test_consistency_equals_pairwise_form():
+    e = F.normalize(torch.randn(7, 3, 10), dim=-1)
+    torch.testing.assert_close(consistency(e), consistency_pairwise(e))
+    assert consistency(e[:, :1].expand(7, 3, 10)) < 1e-12
+
+
+def test_info_nce_hand_computed():
+    img = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    txt = torch.tensor([[1.0, 0.0], [0.6, 0.8]])
+    s = torch.tensor(2.0)
+    # logits = 2·[[1, .6], [0, .8]]; image→text rows, text→image columns
+    i2t = (-math.log(math.e**2 / (math.e**2 + math.e**1.2)) - math.log(math.e**1.6 / (1 + math.e**1.6))) / 2
+    t2i = (-math.log(math.e**2 / (math.e**2 + 1)) - math.log(math.e**1.6 / (math.e**1.2 + math.e**1.6))) / 2
+    got = info_nce(img, txt, torch.tensor([0, 1]), s, form="paper")
+    assert abs(float(got) - (i2t + t2i) / 2) < 1e-6
+    # distinct labels: label-aware == paper
+    assert torch.isclose(info_nce(img, txt, torch.tensor([0, 1]), s, "label_aware"), got)
+    # same label: label-aware treats the off-diagonal pair as a positive, so which same-label text
+    # sits on the diagonal no longer matters; the paper's form calls that pair a negative
+    same, swapped = torch.tensor([0, 0]), txt.flip(0)
+    assert torch.isclose(info_nce(img, txt, same, s, "label_aware"), info_nce(img, swapped, same, s, "label_aware"))
+    assert not torch.isclose(info_nce(img, txt, same, s, "paper"), info_nce(img, swapped, same, s, "paper"))
+
+
+def test_total_loss_and_temperature():
+    scale = LogitScale()
+    assert abs(float(scale()) - 1 / 0.07) < 1e-3
+    out = {
+        "image_embed": F.normalize(torch.randn(4, 1, 8), dim=-1),
+        "view_embeds": F.normalize(torch.randn(4, 3, 8), dim=-1),
+    }
+    losses = facet_loss(out, F.normalize(torch.randn(4, 8), dim=-1), torch.tensor([0, 1, 0, 2]), scale(), lam=0.1)
+    assert set(losses) == {"clip_loss", "consistency_loss"}
+    torch.testing.assert_close(losses["consistency_loss"], 0.1 * consistency(out["view_embeds"]))
+    assert set(facet_loss(out, out["image_embed"][:, 0], torch.tensor([0, 1, 0, 2]), scale(), lam=0)) == {"clip_loss"}
+
+
+def test_warmup_then_cosine():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=1.0)
+    sched = warmup_cosine(opt, total_steps=10, warmup_steps=2)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == 0.5 and lrs[1] == 1.0 and lrs[2] == 1.0
+    assert all(a >= b for a, b in zip(lrs[2:], lrs[3:])) and lrs[-1] < 0.05
