@@ -33,6 +33,24 @@ class TrainConfig:
         return asdict(self)
 
 
+def from_dict(cls, d: dict):
+    """Build a config dataclass from JSON-ish values: unknown keys refused, lists → tuples, and whole
+    floats → int where the field is an int (KFP passes dict numbers as floats)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(fields)
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown setting(s) {sorted(unknown)}")
+    out = {}
+    for k, v in d.items():
+        default = fields[k].default
+        if isinstance(v, list):
+            v = tuple(int(x) if isinstance(x, float) and x.is_integer() and k == "views" else x for x in v)
+        elif isinstance(default, int) and not isinstance(default, bool) and isinstance(v, float) and v.is_integer():
+            v = int(v)
+        out[k] = v
+    return cls(**out)
+
+
 def apply_overrides(obj, overrides: list[str]):
     """Return a copy of a frozen dataclass with ``key=value`` overrides (values parsed as Python literals)."""
     names = {f.name: f for f in dataclasses.fields(obj)}

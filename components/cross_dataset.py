@@ -1,0 +1,16 @@
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Output
+
+from components.settings import TRAIN_IMAGE
+
+
+@dsl.component(base_image=TRAIN_IMAGE)
+def cross_dataset(source_views: Input[Dataset], target_views: Input[Dataset], label_map: dict, model_config: dict,
+                  train_config: dict, results: Output[Dataset], metrics: Output[Metrics]):
+    """Train on the whole source dataset, test on the target (labels mapped into the source's)."""
+    from facet_lib.steps import cross_step
+
+    res = cross_step(source_views.path, target_views.path, label_map, model_config, train_config, results.path)
+    for scope, m in res.items():
+        metrics.log_metric(f"{scope}_accuracy", m["accuracy"])
+        metrics.log_metric(f"{scope}_macro_f1", m["macro_f1"])

@@ -1,0 +1,30 @@
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+from components.settings import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE)
+def evaluate(fold_models: Input[list[Model]], cv_table: Output[Dataset], metrics: Output[Metrics],
+             confusion: Output[ClassificationMetrics], report: Output[HTML]
+             ) -> NamedTuple("EvalOutputs", [("best_fold", int), ("accuracy", float)]):
+    """Fan-in over folds: CV table, mean/std and per-fold accuracy, pooled confusion matrix, HTML report."""
+    import shutil
+    from collections import namedtuple
+
+    from facet_lib.steps import evaluate_step
+
+    s = evaluate_step([m.path for m in fold_models], cv_table.path)
+    metrics.log_metric("accuracy_mean", s["accuracy_mean"])
+    metrics.log_metric("accuracy_std", s["accuracy_std"])
+    metrics.log_metric("macro_f1_mean", s["macro_f1_mean"])
+    metrics.log_metric("label_free_accuracy_mean", s["label_free_accuracy_mean"])
+    for fold, acc in s["per_fold_accuracy"].items():
+        metrics.log_metric(f"fold{fold}_accuracy", acc)
+    metrics.metadata["backbone_weights"] = s["backbone_weights"]
+    confusion.log_confusion_matrix(s["labels"], s["confusion"])
+    shutil.copy(cv_table.path + "/report.html", report.path)
+    out = namedtuple("EvalOutputs", ["best_fold", "accuracy"])
+    return out(s["best_fold"], s["accuracy_mean"])
