@@ -4,9 +4,16 @@ from kfp.dsl import Dataset, Input, Metrics, Output
 from components.settings import TRAIN_IMAGE
 
 
-@dsl.component(base_image=TRAIN_IMAGE)
-def cross_dataset(source_views: Input[Dataset], target_views: Input[Dataset], label_map: dict, model_config: dict,
-                  train_config: dict, results: Output[Dataset], metrics: Output[Metrics]):
+@dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
+def cross_dataset(
+    source_views: Input[Dataset],
+    target_views: Input[Dataset],
+    label_map: dict,
+    model_config: dict,
+    train_config: dict,
+    results: Output[Dataset],
+    metrics: Output[Metrics],
+):
     """Train on the whole source dataset, test on the target (labels mapped into the source's)."""
     from facet_lib.steps import cross_step
 

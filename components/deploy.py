@@ -3,7 +3,7 @@ from kfp import dsl
 from components.settings import PIPELINE_IMAGE
 
 
-@dsl.component(base_image=PIPELINE_IMAGE)
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def deploy(model_uri: str, target: str, namespace: str, name: str, canary_percent: int) -> str:
     """Serve a registered model version: ``kserve`` creates/updates an InferenceService on the cluster
     (GPU, S3 service account, readiness wait); ``local`` starts the KServe server on 127.0.0.1 and

@@ -6,10 +6,14 @@ from kfp.dsl import HTML, ClassificationMetrics, Dataset, Input, Metrics, Model,
 from components.settings import PIPELINE_IMAGE
 
 
-@dsl.component(base_image=PIPELINE_IMAGE)
-def evaluate(fold_models: Input[list[Model]], cv_table: Output[Dataset], metrics: Output[Metrics],
-             confusion: Output[ClassificationMetrics], report: Output[HTML]
-             ) -> NamedTuple("EvalOutputs", [("best_fold", int), ("accuracy", float)]):
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def evaluate(
+    fold_models: Input[list[Model]],
+    cv_table: Output[Dataset],
+    metrics: Output[Metrics],
+    confusion: Output[ClassificationMetrics],
+    report: Output[HTML],
+) -> NamedTuple("EvalOutputs", [("best_fold", int), ("accuracy", float)]):
     """Fan-in over folds: CV table, mean/std and per-fold accuracy, pooled confusion matrix, HTML report."""
     import shutil
     from collections import namedtuple

@@ -4,9 +4,10 @@ from kfp.dsl import Dataset, Input, Output
 from components.settings import TRAIN_IMAGE
 
 
-@dsl.component(base_image=TRAIN_IMAGE)
-def extract_features(views: Input[Dataset], index: Input[Dataset], model_config: dict, train_config: dict,
-                     features: Output[Dataset]):
+@dsl.component(base_image=TRAIN_IMAGE, install_kfp_package=False)
+def extract_features(
+    views: Input[Dataset], index: Input[Dataset], model_config: dict, train_config: dict, features: Output[Dataset]
+):
     """The frozen lower backbone blocks, run once over the dataset and shared by every fold."""
     from facet_lib.steps import features_step
 

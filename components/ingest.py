@@ -6,17 +6,25 @@ from kfp.dsl import Dataset, Output
 from components.settings import PIPELINE_IMAGE
 
 
-@dsl.component(base_image=PIPELINE_IMAGE)
-def ingest(data_uri: str, dataset: str, protocol: str, n_folds: int, seed: int, shard_size: int, parallel: int,
-           index: Output[Dataset]) -> NamedTuple("IngestOutputs", [("shard_groups", list), ("fold_ids", list),
-                                                                   ("is_4d", bool), ("samples", int)]):
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def ingest(
+    data_uri: str,
+    dataset: str,
+    protocol: str,
+    n_folds: int,
+    seed: int,
+    shard_size: int,
+    parallel: int,
+    index: Output[Dataset],
+) -> NamedTuple("IngestOutputs", [("shard_groups", list), ("fold_ids", list), ("is_4d", bool), ("samples", int)]):
     """Index a dataset (native layout, local folder or s3:// prefix), select the protocol, make folds."""
     from collections import namedtuple
 
     from facet_lib.steps import ingest_step
 
     info = ingest_step(data_uri, dataset, protocol, n_folds, seed, index.path, shard_size, parallel)
-    index.metadata.update({k: info[k] for k in ("dataset", "protocol", "samples", "subjects", "labels",
-                                                "quarantined", "index_sha256")})
+    index.metadata.update(
+        {k: info[k] for k in ("dataset", "protocol", "samples", "subjects", "labels", "quarantined", "index_sha256")}
+    )
     out = namedtuple("IngestOutputs", ["shard_groups", "fold_ids", "is_4d", "samples"])
     return out(info["shard_groups"], info["fold_ids"], info["is_4d"], info["samples"])

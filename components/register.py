@@ -6,11 +6,20 @@ from kfp.dsl import Dataset, Input, Model, Output
 from components.settings import PIPELINE_IMAGE
 
 
-@dsl.component(base_image=PIPELINE_IMAGE)
-def register(views: Input[Dataset], index: Input[Dataset], fold_models: Input[list[Model]], best_fold: int,
-             cv_table: Input[Dataset], model_config: dict, train_config: dict, registry_uri: str, model_name: str,
-             run_id: str, model: Output[Model]) -> NamedTuple("RegisterOutputs", [("model_uri", str),
-                                                                                   ("version", str)]):
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def register(
+    views: Input[Dataset],
+    index: Input[Dataset],
+    fold_models: Input[list[Model]],
+    best_fold: int,
+    cv_table: Input[Dataset],
+    model_config: dict,
+    train_config: dict,
+    registry_uri: str,
+    model_name: str,
+    run_id: str,
+    model: Output[Model],
+) -> NamedTuple("RegisterOutputs", [("model_uri", str), ("version", str)]):
     """Bundle the best fold and register it in the S3 model registry (version + `production` alias)."""
     import json
     from collections import namedtuple
@@ -22,12 +31,28 @@ def register(views: Input[Dataset], index: Input[Dataset], fold_models: Input[li
     summary = json.loads((Path(cv_table.path) / "summary.json").read_text())
     metrics = {k: summary[k] for k in ("accuracy_mean", "accuracy_std", "macro_f1_mean", "label_free_accuracy_mean")}
     ingest = json.loads((Path(index.path) / "ingest.json").read_text())
-    prov = {"dataset": ingest["dataset"], "protocol": ingest["protocol"], "data_uri": ingest["data_uri"],
-            "index_sha256": ingest["index_sha256"], "best_fold": best_fold,
-            "data_note": "synthetic" if "synthetic" in ingest["data_uri"] else ""}
-    info = register_step(views.path, index.path + "/folds.csv", chosen.path, best_fold, model_config,
-                         train_config, registry_uri, model_name, run_id or "manual", {**metrics, "fold": best_fold},
-                         prov, model.path)
+    prov = {
+        "dataset": ingest["dataset"],
+        "protocol": ingest["protocol"],
+        "data_uri": ingest["data_uri"],
+        "index_sha256": ingest["index_sha256"],
+        "best_fold": best_fold,
+        "data_note": "synthetic" if "synthetic" in ingest["data_uri"] else "",
+    }
+    info = register_step(
+        views.path,
+        index.path + "/folds.csv",
+        chosen.path,
+        best_fold,
+        model_config,
+        train_config,
+        registry_uri,
+        model_name,
+        run_id or "manual",
+        {**metrics, "fold": best_fold},
+        prov,
+        model.path,
+    )
     model.metadata.update({"registry_uri": info["uri"], "version": info["version"], "digest": info["digest"]})
     out = namedtuple("RegisterOutputs", ["model_uri", "version"])
     return out(info["uri"], info["version"])

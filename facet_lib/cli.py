@@ -268,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["pipeline"]:
+        # The Kubeflow adapters live outside the library (facet_lib never imports kfp): hand over.
+        import importlib
+
+        return importlib.import_module("pipelines.cli").main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

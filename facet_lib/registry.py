@@ -46,26 +46,45 @@ def versions(registry: str, name: str) -> list[str]:
 def model_card(name: str, version: str, cfg: dict, metrics: dict, provenance: dict) -> str:
     weights = cfg.get("weights", "?")
     lines = [
-        f"# {name} {version}", "",
-        "FACET-VLM 3D/4D facial expression recognition (three rendered views, CLIP backbone, CVSA + MTGF).", "",
+        f"# {name} {version}",
+        "",
+        "FACET-VLM 3D/4D facial expression recognition (three rendered views, CLIP backbone, CVSA + MTGF).",
+        "",
         f"- Backbone: `{cfg['model']['clip_model']}`, weights: {weights}",
         f"- Labels (output order): {', '.join(cfg['labels'])}",
         f"- Render: mode {cfg['render'].get('mode')}, views {cfg['render'].get('yaws')}, size {cfg['render'].get('size')}",
         f"- Training data: {provenance.get('dataset', '?')} ({provenance.get('data_note', '')})",
         f"- Dataset index hash: `{provenance.get('index_sha256', '?')}`; code commit: `{provenance.get('git_commit', '?')}`",
-        "", "## Metrics", "", "| metric | value |", "|---|---|",
+        "",
+        "## Metrics",
+        "",
+        "| metric | value |",
+        "|---|---|",
     ]
     lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
     if "random" in str(weights):
-        lines += ["", "**Random backbone weights**: these metrics show that the pipeline works; they are not the "
-                  "paper's results and the model is not fit for any use."]
-    lines += ["", "Intended use: research on facial expression recognition from 3D/4D scans. Not for decisions "
-              "about people."]
+        lines += [
+            "",
+            "**Random backbone weights**: these metrics show that the pipeline works; they are not the "
+            "paper's results and the model is not fit for any use.",
+        ]
+    lines += [
+        "",
+        "Intended use: research on facial expression recognition from 3D/4D scans. Not for decisions about people.",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def register(bundle_dir: str | Path, registry: str, name: str, run_id: str, metrics: dict, params: dict,
-             provenance: dict, alias: str | None = "production") -> dict:
+def register(
+    bundle_dir: str | Path,
+    registry: str,
+    name: str,
+    run_id: str,
+    metrics: dict,
+    params: dict,
+    provenance: dict,
+    alias: str | None = "production",
+) -> dict:
     """Upload a verified bundle as a new version (or return the run's existing one); move ``alias``."""
     _check_name(name)
     registry = registry.rstrip("/")
@@ -93,8 +112,15 @@ def register(bundle_dir: str | Path, registry: str, name: str, run_id: str, metr
             for f in FILES + ("CHECKSUMS.json",):
                 storage.upload_file(Path(bundle_dir) / f, f"{uri}/{f}")
             storage.upload_dir(e, uri)
-        info = {"name": name, "version": v, "uri": uri, "digest": digest, "run_id": run_id, "run_key": run_key,
-                "registered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        info = {
+            "name": name,
+            "version": v,
+            "uri": uri,
+            "digest": digest,
+            "run_id": run_id,
+            "run_key": run_key,
+            "registered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         storage.put_json(f"{uri}/registration.json", info)
         storage.put_json(f"{uri}/_COMPLETE", {"digest": digest})  # last: the version is now visible
     if alias:
@@ -102,8 +128,13 @@ def register(bundle_dir: str | Path, registry: str, name: str, run_id: str, metr
             fetched = storage.download_prefix(info["uri"], check, only=list(FILES) + ["CHECKSUMS.json"])
             if verify_bundle(fetched) != digest:
                 raise RegistryError(f"{info['uri']}: uploaded bundle differs from the registered digest")
-        storage.put_json(f"{base}/aliases/{alias}.json", {**{k: info[k] for k in ("version", "uri", "digest")},
-                                                          "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        storage.put_json(
+            f"{base}/aliases/{alias}.json",
+            {
+                **{k: info[k] for k in ("version", "uri", "digest")},
+                "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
         info = {**info, "alias": alias}
     return info
 

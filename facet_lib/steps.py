@@ -36,8 +36,16 @@ def _local_root(data_uri: str, work: Path) -> Path:
     return p
 
 
-def ingest_step(data_uri: str, dataset: str, protocol: str, k: int, seed: int, out: str | Path,
-                shard_size: int = 64, parallel: int = 4) -> dict:
+def ingest_step(
+    data_uri: str,
+    dataset: str,
+    protocol: str,
+    k: int,
+    seed: int,
+    out: str | Path,
+    shard_size: int = 64,
+    parallel: int = 4,
+) -> dict:
     """Index the dataset at ``data_uri`` (native layout), select the protocol, make the folds, plan shards."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -50,17 +58,33 @@ def ingest_step(data_uri: str, dataset: str, protocol: str, k: int, seed: int, o
     save_folds(make_folds(df, k, seed), out / "folds.csv")
     n_shards = max(1, math.ceil(len(df) / shard_size))
     groups = [list(range(g, n_shards, parallel)) for g in range(min(parallel, n_shards))]
-    info = {"dataset": dataset, "protocol": protocol, "data_uri": data_uri, "samples": len(df),
-            "subjects": int(df["subject"].nunique()), "labels": labels, "is_4d": dataset in FOUR_D,
-            "quarantined": len(res.quarantine), "shard_size": shard_size, "shard_groups": groups,
-            "fold_ids": list(range(k)),
-            "index_sha256": hashlib.sha256((out / "index.csv").read_bytes()).hexdigest()}
+    info = {
+        "dataset": dataset,
+        "protocol": protocol,
+        "data_uri": data_uri,
+        "samples": len(df),
+        "subjects": int(df["subject"].nunique()),
+        "labels": labels,
+        "is_4d": dataset in FOUR_D,
+        "quarantined": len(res.quarantine),
+        "shard_size": shard_size,
+        "shard_groups": groups,
+        "fold_ids": list(range(k)),
+        "index_sha256": hashlib.sha256((out / "index.csv").read_bytes()).hexdigest(),
+    }
     (out / "ingest.json").write_text(json.dumps(info, indent=1))
     return info
 
 
-def render_step(index_dir: str | Path, data_uri: str, shards: list[int], render: dict, out: str | Path,
-                kind: str = "all", workers: int = 0) -> dict:
+def render_step(
+    index_dir: str | Path,
+    data_uri: str,
+    shards: list[int],
+    render: dict,
+    out: str | Path,
+    kind: str = "all",
+    workers: int = 0,
+) -> dict:
     """Render some shards of an ingested index; 4D sequences become per-view dynamic images.
 
     ``kind``: "scans" renders only 3D scans, "sequences" only 4D sequences (each yields an empty
@@ -76,12 +100,18 @@ def render_step(index_dir: str | Path, data_uri: str, shards: list[int], render:
     with tempfile.TemporaryDirectory() as work:
         root = Path(data_uri) if not storage.is_s3(data_uri) else Path(work) / "raw"
         if storage.is_s3(data_uri):  # fetch this task's scans and their side files (texture, landmarks)
-            wanted = {str(Path(f).with_suffix("")) for p in plan_shards(index, cfg, info["shard_size"], root=root)
-                      if p.shard in set(shards) for _, r in p.rows.iterrows() for f in (r["frames"] or [r["path"]])}
+            wanted = {
+                str(Path(f).with_suffix(""))
+                for p in plan_shards(index, cfg, info["shard_size"], root=root)
+                if p.shard in set(shards)
+                for _, r in p.rows.iterrows()
+                for f in (r["frames"] or [r["path"]])
+            }
             keys = [k for k in storage.list_keys(data_uri) if str(Path(k).with_suffix("")) in wanted]
             storage.download_prefix(data_uri, root, only=keys)
-        m = render_dataset(index, out, cfg, shard_size=info["shard_size"], shards=shards, workers=workers,
-                           root=root, progress=False)
+        m = render_dataset(
+            index, out, cfg, shard_size=info["shard_size"], shards=shards, workers=workers, root=root, progress=False
+        )
     return {"samples": m["samples"], "failures": m["failures"], **m.get("last_run", {})}
 
 
@@ -112,8 +142,15 @@ def features_step(views_dir: str | Path, folds_csv: str | Path, model: dict, tra
     return {"samples": int(h.shape[0]), "shape": list(h.shape), "backbone_weights": runner.weights}
 
 
-def train_fold_step(views_dir: str | Path, folds_csv: str | Path, features_dir: str | Path, fold: int,
-                    model: dict, train: dict, out: str | Path) -> dict:
+def train_fold_step(
+    views_dir: str | Path,
+    folds_csv: str | Path,
+    features_dir: str | Path,
+    fold: int,
+    model: dict,
+    train: dict,
+    out: str | Path,
+) -> dict:
     """Train and test one fold; writes predictions, trainable weights and metrics under ``out``."""
     import shutil
 
@@ -131,8 +168,14 @@ def train_fold_step(views_dir: str | Path, folds_csv: str | Path, features_dir: 
     shutil.move(str(Path(out) / f"fold_{fold}" / "trainable.safetensors"), Path(out) / "trainable.safetensors")
     m = {k: v for k, v in fold_metrics(res["preds"][fold], data.labels).items() if k != "confusion"}
     lf = fold_metrics(res["preds"][fold], data.labels, "label_free")
-    info = {"fold": fold, "labels": data.labels, "metrics": m, "label_free_accuracy": lf["accuracy"],
-            "backbone_weights": runner.weights, "history": res["history"][fold]}
+    info = {
+        "fold": fold,
+        "labels": data.labels,
+        "metrics": m,
+        "label_free_accuracy": lf["accuracy"],
+        "backbone_weights": runner.weights,
+        "history": res["history"][fold],
+    }
     (Path(out) / "fold.json").write_text(json.dumps(info, indent=1))
     return info
 
@@ -153,37 +196,57 @@ def evaluate_step(fold_dirs: list[str], out: str | Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     infos = [json.loads((Path(d) / "fold.json").read_text()) for d in fold_dirs]
     labels = infos[0]["labels"]
-    preds = {i["fold"]: pd.read_csv(Path(d) / "predictions.csv", dtype={"subject": str, "label": str})
-             for i, d in zip(infos, fold_dirs)}
+    preds = {
+        i["fold"]: pd.read_csv(Path(d) / "predictions.csv", dtype={"subject": str, "label": str})
+        for i, d in zip(infos, fold_dirs)
+    }
     table = cv_table(preds, labels)
     table.to_csv(out / "cv_table.csv", index=False)
     cm = pooled_confusion(preds, labels)
     weights = infos[0]["backbone_weights"]
-    note = " — random backbone weights: shows the pipeline works, not the paper's accuracy" if "random" in weights else ""
+    note = (
+        " — random backbone weights: shows the pipeline works, not the paper's accuracy" if "random" in weights else ""
+    )
     confusion_plot(cm, labels, out / "confusion.png", f"pooled confusion, {len(preds)} folds{note[:16]}")
     per_fold_plot(table, out / "per_fold_accuracy.png", "accuracy per held-out fold", chance=1 / len(labels))
     t = table.set_index(["mode", "fold"])
     best = max(infos, key=lambda i: i["metrics"]["accuracy"])
-    summary = {"labels": labels, "folds": len(preds), "best_fold": best["fold"],
-               "best_fold_dir": fold_dirs[infos.index(best)], "backbone_weights": weights,
-               "accuracy_mean": float(t.loc[("class_conditional", "mean"), "accuracy"]),
-               "accuracy_std": float(t.loc[("class_conditional", "std"), "accuracy"]),
-               "macro_f1_mean": float(t.loc[("class_conditional", "mean"), "macro_f1"]),
-               "label_free_accuracy_mean": float(t.loc[("label_free", "mean"), "accuracy"]),
-               "per_fold_accuracy": {str(i["fold"]): i["metrics"]["accuracy"] for i in infos},
-               "confusion": cm.tolist()}
+    summary = {
+        "labels": labels,
+        "folds": len(preds),
+        "best_fold": best["fold"],
+        "best_fold_dir": fold_dirs[infos.index(best)],
+        "backbone_weights": weights,
+        "accuracy_mean": float(t.loc[("class_conditional", "mean"), "accuracy"]),
+        "accuracy_std": float(t.loc[("class_conditional", "std"), "accuracy"]),
+        "macro_f1_mean": float(t.loc[("class_conditional", "mean"), "macro_f1"]),
+        "label_free_accuracy_mean": float(t.loc[("label_free", "mean"), "accuracy"]),
+        "per_fold_accuracy": {str(i["fold"]): i["metrics"]["accuracy"] for i in infos},
+        "confusion": cm.tolist(),
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    html = ["<html><body><h1>FACET-VLM cross-validation</h1>", f"<p>Backbone weights: {weights}{note}</p>",
-            f"<p>Accuracy {summary['accuracy_mean']:.3f} ± {summary['accuracy_std']:.3f} (class-conditional), "
-            f"label-free {summary['label_free_accuracy_mean']:.3f}; best fold {best['fold']}</p>",
-            _img(out / "confusion.png"), _img(out / "per_fold_accuracy.png"),
-            table.round(4).to_html(index=False), "</body></html>"]
+    html = [
+        "<html><body><h1>FACET-VLM cross-validation</h1>",
+        f"<p>Backbone weights: {weights}{note}</p>",
+        f"<p>Accuracy {summary['accuracy_mean']:.3f} ± {summary['accuracy_std']:.3f} (class-conditional), "
+        f"label-free {summary['label_free_accuracy_mean']:.3f}; best fold {best['fold']}</p>",
+        _img(out / "confusion.png"),
+        _img(out / "per_fold_accuracy.png"),
+        table.round(4).to_html(index=False),
+        "</body></html>",
+    ]
     (out / "report.html").write_text("\n".join(html))
     return summary
 
 
-def cross_step(source_views: str | Path, target_views: str | Path, label_map: dict[str, str], model: dict,
-               train: dict, out: str | Path) -> dict:
+def cross_step(
+    source_views: str | Path,
+    target_views: str | Path,
+    label_map: dict[str, str],
+    model: dict,
+    train: dict,
+    out: str | Path,
+) -> dict:
     from facet_lib.train.cv import Runner, load_data, run_cross
 
     mcfg, tcfg = _configs(model, train)
@@ -195,15 +258,28 @@ def cross_step(source_views: str | Path, target_views: str | Path, label_map: di
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        ).stdout.strip()
     except Exception:
         return "unknown"
 
 
-def register_step(views_dir: str | Path, folds_csv: str | Path, fold_dir: str | Path, fold: int, model: dict,
-                  train: dict, registry: str, name: str, run_id: str, metrics: dict, provenance: dict,
-                  bundle_out: str | Path, alias: str = "production") -> dict:
+def register_step(
+    views_dir: str | Path,
+    folds_csv: str | Path,
+    fold_dir: str | Path,
+    fold: int,
+    model: dict,
+    train: dict,
+    registry: str,
+    name: str,
+    run_id: str,
+    metrics: dict,
+    provenance: dict,
+    bundle_out: str | Path,
+    alias: str = "production",
+) -> dict:
     """Build the bundle of the chosen fold and register it in the S3 registry."""
     from safetensors.torch import load_file
 
@@ -218,8 +294,9 @@ def register_step(views_dir: str | Path, folds_csv: str | Path, fold_dir: str | 
         runner = Runner(mcfg, tcfg, cache, progress=False)
         m = runner.model(mcfg)
         load_trainable_state(m, load_file(Path(fold_dir) / "trainable.safetensors"))
-        digest = save_bundle(bundle_out, m.cpu(), m.build_text_bank(data.labels), data.render,
-                             {"fold": fold, "metrics": metrics})
+        digest = save_bundle(
+            bundle_out, m.cpu(), m.build_text_bank(data.labels), data.render, {"fold": fold, "metrics": metrics}
+        )
     prov = {**provenance, "git_commit": provenance.get("git_commit") or git_commit(), "bundle_digest": digest}
     params = {"model": dataclasses.asdict(mcfg), "train": dataclasses.asdict(tcfg), "render": data.render}
     return register(bundle_out, registry, name, run_id, metrics, params, prov, alias=alias or None)

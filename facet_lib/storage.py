@@ -7,6 +7,7 @@ so the same code talks to SeaweedFS, MinIO and AWS S3.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -34,18 +35,38 @@ def endpoint() -> str:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS default"
 
 
-def client():
+_ENV = (
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_PROFILE",
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _client(env: tuple):
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    e = dict(zip(_ENV, env))
+    # A session of its own: boto3's default session would keep credentials from before an env change.
+    return boto3.session.Session().client(
         "s3",
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None,
-        region_name=os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1",
+        endpoint_url=e["AWS_ENDPOINT_URL_S3"] or e["AWS_ENDPOINT_URL"] or None,
+        region_name=e["AWS_DEFAULT_REGION"] or e["AWS_REGION"] or "us-east-1",
         config=Config(
             signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"}
         ),
     )
+
+
+def client():
+    """An S3 client for the current standard AWS environment variables (cached per setting)."""
+    return _client(tuple(os.environ.get(k) for k in _ENV))
 
 
 def _wrap(e: Exception, op: str, uri: str) -> StorageError:
@@ -108,7 +129,7 @@ def list_keys(uri: str) -> list[str]:
     keys: list[str] = []
     try:
         for page in client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
+            keys += [o["Key"][len(prefix) :] for o in page.get("Contents", [])]
     except Exception as e:
         raise _wrap(e, "list", uri) from None
     return keys
@@ -144,8 +165,9 @@ def put_json(uri: str, obj: dict) -> None:
 
     bucket, key = split_s3(uri)
     try:
-        client().put_object(Bucket=bucket, Key=key, Body=json.dumps(obj, indent=1).encode(),
-                            ContentType="application/json")
+        client().put_object(
+            Bucket=bucket, Key=key, Body=json.dumps(obj, indent=1).encode(), ContentType="application/json"
+        )
     except Exception as e:
         raise _wrap(e, "put", uri) from None
 

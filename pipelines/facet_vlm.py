@@ -6,7 +6,6 @@ train-fold (ParallelFor over folds) → evaluate (fan-in) → register (best fol
 Needs a KFP backend ≥ 2.5 for `dsl.Collected` artifact fan-in in the open-source backend.
 """
 
-
 from kfp import dsl, kubernetes
 
 from components.cross_dataset import cross_dataset
@@ -21,8 +20,12 @@ from components.render import render
 from components.settings import ACCELERATOR, S3_SECRET
 from components.train_fold import train_fold
 
-S3_ENV = {"AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
-          "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION": "AWS_DEFAULT_REGION"}
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY",
+    "AWS_ENDPOINT_URL": "AWS_ENDPOINT_URL",
+    "AWS_DEFAULT_REGION": "AWS_DEFAULT_REGION",
+}
 
 
 def _s3(task: dsl.PipelineTask, cpu: str = "2", memory: str = "8G", retries: int = 2) -> dsl.PipelineTask:
@@ -64,36 +67,109 @@ def render_train_register(
 ):
     """Everything after ingest, as a sub-pipeline whose loops run over its own inputs."""
     with dsl.ParallelFor(shard_groups, parallelism=4) as group:
-        args = dict(index=index, data_uri=data_uri, shards=group, mode=render_mode, size=render_size,
-                    frames=frames, temporal=temporal)
+        args = dict(
+            index=index,
+            data_uri=data_uri,
+            shards=group,
+            mode=render_mode,
+            size=render_size,
+            frames=frames,
+            temporal=temporal,
+        )
         r3 = _s3(render(**args))
         r4 = _s3(rank_pool(**args))
-    views = _s3(merge_views(scans=dsl.Collected(r3.outputs["views"]),
-                            sequences=dsl.Collected(r4.outputs["views"]))).outputs["views"]
-    feats = _gpu(_s3(extract_features(views=views, index=index, model_config=model_config,
-                                      train_config=train_config), memory="16G"))
+    views = _s3(
+        merge_views(scans=dsl.Collected(r3.outputs["views"]), sequences=dsl.Collected(r4.outputs["views"]))
+    ).outputs["views"]
+    feats = _gpu(
+        _s3(
+            extract_features(views=views, index=index, model_config=model_config, train_config=train_config),
+            memory="16G",
+        )
+    )
     with dsl.ParallelFor(fold_ids, parallelism=4) as fold:
-        tr = _gpu(_s3(train_fold(views=views, index=index, features=feats.outputs["features"], fold=fold,
-                                 model_config=model_config, train_config=train_config), memory="16G"))
+        tr = _gpu(
+            _s3(
+                train_fold(
+                    views=views,
+                    index=index,
+                    features=feats.outputs["features"],
+                    fold=fold,
+                    model_config=model_config,
+                    train_config=train_config,
+                ),
+                memory="16G",
+            )
+        )
     ev = _s3(evaluate(fold_models=dsl.Collected(tr.outputs["fold_model"])))
-    reg = _s3(register(views=views, index=index, fold_models=dsl.Collected(tr.outputs["fold_model"]), best_fold=ev.outputs["best_fold"],
-                       cv_table=ev.outputs["cv_table"], model_config=model_config, train_config=train_config,
-                       registry_uri=registry_uri, model_name=model_name, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER),
-              memory="16G")
+    reg = _s3(
+        register(
+            views=views,
+            index=index,
+            fold_models=dsl.Collected(tr.outputs["fold_model"]),
+            best_fold=ev.outputs["best_fold"],
+            cv_table=ev.outputs["cv_table"],
+            model_config=model_config,
+            train_config=train_config,
+            registry_uri=registry_uri,
+            model_name=model_name,
+            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        ),
+        memory="16G",
+    )
     with dsl.If(cross_data_uri != "", name="cross-dataset"):
-        ting = _s3(ingest(data_uri=cross_data_uri, dataset=cross_dataset_name, protocol=cross_protocol, n_folds=2,
-                          seed=seed, shard_size=100000, parallel=1))
-        tviews = _s3(rank_pool(index=ting.outputs["index"], data_uri=cross_data_uri, shards=[0], mode=render_mode,
-                               size=render_size, frames=frames, temporal=temporal))
-        _gpu(_s3(cross_dataset(source_views=views, target_views=tviews.outputs["views"], label_map=cross_label_map,
-                               model_config=model_config, train_config=train_config), memory="16G"))
+        ting = _s3(
+            ingest(
+                data_uri=cross_data_uri,
+                dataset=cross_dataset_name,
+                protocol=cross_protocol,
+                n_folds=2,
+                seed=seed,
+                shard_size=100000,
+                parallel=1,
+            )
+        )
+        tviews = _s3(
+            rank_pool(
+                index=ting.outputs["index"],
+                data_uri=cross_data_uri,
+                shards=[0],
+                mode=render_mode,
+                size=render_size,
+                frames=frames,
+                temporal=temporal,
+            )
+        )
+        _gpu(
+            _s3(
+                cross_dataset(
+                    source_views=views,
+                    target_views=tviews.outputs["views"],
+                    label_map=cross_label_map,
+                    model_config=model_config,
+                    train_config=train_config,
+                ),
+                memory="16G",
+            )
+        )
     with dsl.If(deploy_target != "none", name="deploy"):
-        _s3(deploy(model_uri=reg.outputs["model_uri"], target=deploy_target, namespace=deploy_namespace,
-                   name=model_name, canary_percent=canary_percent), memory="2G")
+        _s3(
+            deploy(
+                model_uri=reg.outputs["model_uri"],
+                target=deploy_target,
+                namespace=deploy_namespace,
+                name=model_name,
+                canary_percent=canary_percent,
+            ),
+            memory="2G",
+        )
 
 
-@dsl.pipeline(name="facet-vlm", description="FACET-VLM 3D/4D facial expression recognition: render, "
-              "subject-independent K-fold training, evaluation, registry and KServe deployment.")
+@dsl.pipeline(
+    name="facet-vlm",
+    description="FACET-VLM 3D/4D facial expression recognition: render, "
+    "subject-independent K-fold training, evaluation, registry and KServe deployment.",
+)
 def facet_vlm_pipeline(
     data_uri: str = "s3://facet-data/bu3dfe",
     dataset: str = "bu3dfe",
@@ -105,8 +181,14 @@ def facet_vlm_pipeline(
     frames: int = 16,
     temporal: str = "rankpool",
     shard_size: int = 64,
-    model_config: dict = {"clip_model": "ViT-B-16", "pretrained": "", "checkpoint": "", "unfreeze_top": 2,
-                          "cvsa": True, "mtgf": True},
+    model_config: dict = {
+        "clip_model": "ViT-B-16",
+        "pretrained": "",
+        "checkpoint": "",
+        "unfreeze_top": 2,
+        "cvsa": True,
+        "mtgf": True,
+    },
     train_config: dict = {"epochs": 30, "freeze_epochs": 5, "lam": 0.1, "device": "auto"},
     cross_data_uri: str = "",
     cross_dataset_name: str = "bp4d",
@@ -118,12 +200,36 @@ def facet_vlm_pipeline(
     deploy_namespace: str = "kubeflow-user",
     canary_percent: int = 0,
 ):
-    ing = _s3(ingest(data_uri=data_uri, dataset=dataset, protocol=protocol, n_folds=n_folds, seed=seed,
-                     shard_size=shard_size, parallel=4))
+    ing = _s3(
+        ingest(
+            data_uri=data_uri,
+            dataset=dataset,
+            protocol=protocol,
+            n_folds=n_folds,
+            seed=seed,
+            shard_size=shard_size,
+            parallel=4,
+        )
+    )
     render_train_register(
-        index=ing.outputs["index"], shard_groups=ing.outputs["shard_groups"], fold_ids=ing.outputs["fold_ids"],
-        data_uri=data_uri, seed=seed, render_mode=render_mode, render_size=render_size, frames=frames,
-        temporal=temporal, model_config=model_config, train_config=train_config, cross_data_uri=cross_data_uri,
-        cross_dataset_name=cross_dataset_name, cross_protocol=cross_protocol, cross_label_map=cross_label_map,
-        registry_uri=registry_uri, model_name=model_name, deploy_target=deploy_target,
-        deploy_namespace=deploy_namespace, canary_percent=canary_percent)
+        index=ing.outputs["index"],
+        shard_groups=ing.outputs["shard_groups"],
+        fold_ids=ing.outputs["fold_ids"],
+        data_uri=data_uri,
+        seed=seed,
+        render_mode=render_mode,
+        render_size=render_size,
+        frames=frames,
+        temporal=temporal,
+        model_config=model_config,
+        train_config=train_config,
+        cross_data_uri=cross_data_uri,
+        cross_dataset_name=cross_dataset_name,
+        cross_protocol=cross_protocol,
+        cross_label_map=cross_label_map,
+        registry_uri=registry_uri,
+        model_name=model_name,
+        deploy_target=deploy_target,
+        deploy_namespace=deploy_namespace,
+        canary_percent=canary_percent,
+    )

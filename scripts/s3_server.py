@@ -75,22 +75,53 @@ def start(data_dir: str | Path = ROOT / "runs" / "s3", port: int = 0) -> dict:
             state.unlink()
     (d / "data").mkdir(parents=True, exist_ok=True)
     key, secret = "facet" + secrets.token_hex(6), secrets.token_hex(20)
-    (d / "s3.json").write_text(json.dumps({"identities": [{
-        "name": "facet-admin", "credentials": [{"accessKey": key, "secretKey": secret}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+    (d / "s3.json").write_text(
+        json.dumps(
+            {
+                "identities": [
+                    {
+                        "name": "facet-admin",
+                        "credentials": [{"accessKey": key, "secretKey": secret}],
+                        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                    }
+                ]
+            }
+        )
+    )
     os.chmod(d / "s3.json", 0o600)
     b = _base_port(port)
-    cmd = [_weed(), "mini", f"-dir={d / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-           f"-s3.config={d / 's3.json'}", f"-s3.port={b}", f"-master.port={b + 1}", f"-volume.port={b + 2}",
-           f"-filer.port={b + 3}", f"-metricsPort={b + 4}", "-master.telemetry=false", "-webdav=false",
-           "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+    cmd = [
+        _weed(),
+        "mini",
+        f"-dir={d / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.config={d / 's3.json'}",
+        f"-s3.port={b}",
+        f"-master.port={b + 1}",
+        f"-volume.port={b + 2}",
+        f"-filer.port={b + 3}",
+        f"-metricsPort={b + 4}",
+        "-master.telemetry=false",
+        "-webdav=false",
+        "-admin.ui=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+    ]
     log = open(d / "server.log", "ab")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     if not _ready(b):
         proc.kill()
         raise SystemExit(f"SeaweedFS did not start; see {d / 'server.log'}")
-    info = {"pid": proc.pid, "env": {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{b}", "AWS_ACCESS_KEY_ID": key,
-                                     "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": "us-east-1"}}
+    info = {
+        "pid": proc.pid,
+        "env": {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{b}",
+            "AWS_ACCESS_KEY_ID": key,
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        },
+    }
     state.write_text(json.dumps(info))
     os.chmod(state, 0o600)
     _wait_s3(info["env"])
@@ -102,10 +133,14 @@ def _wait_s3(env: dict, timeout: float = 30.0) -> None:
     import boto3
     from botocore.config import Config
 
-    c = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                     aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"], region_name="us-east-1",
-                     config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                                   retries={"max_attempts": 1}))
+    c = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
     end = time.time() + timeout
     while True:
         try:
