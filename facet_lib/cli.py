@@ -180,10 +180,12 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", nargs="*", default=[], help="key=value overrides of model/train settings")
 
 
-def _demo(a: argparse.Namespace) -> None:
-    from facet_lib.demo import run_demo
+def _serve(a: argparse.Namespace) -> None:
+    from facet_lib.serving.server import main as serve_main
 
-    run_demo(Path(a.out), subjects=a.subjects, seed=a.seed)
+    serve_main(
+        ["--model", a.model, "--model_name", a.name, "--host", a.host, "--http_port", str(a.port), "--device", a.device]
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,21 +261,28 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True)
     e.set_defaults(func=_export)
 
-    d = sub.add_parser("demo", help="the main job on the embedded synthetic default")
-    d.add_argument("--out", default="runs/demo")
-    d.add_argument("--subjects", type=int, default=10)
-    d.add_argument("--seed", type=int, default=0)
-    d.set_defaults(func=_demo)
+    s = sub.add_parser("serve", help="serve a bundle with KServe's model server (REST, 127.0.0.1 by default)")
+    s.add_argument("--model", required=True, help="s3://registry/name@production, s3://…/vNNNN, or a folder")
+    s.add_argument("--name", default="facet-vlm")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=_serve)
+
+    sub.add_parser("pipeline", help="Kubeflow pipeline: compile | submit | schedule (see `facet-vlm pipeline -h`)")
+
+    sub.add_parser("demo", help="the main job: S3 + synthetic data + local pipeline + served model + requests")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["pipeline"]:
-        # The Kubeflow adapters live outside the library (facet_lib never imports kfp): hand over.
+    if argv[:1] in (["pipeline"], ["demo"]):
+        # The Kubeflow adapters and the demo that runs them live outside the library (facet_lib never
+        # imports kfp): hand over.
         import importlib
 
-        return importlib.import_module("pipelines.cli").main(argv[1:])
+        return importlib.import_module(f"pipelines.{'cli' if argv[0] == 'pipeline' else 'demo'}").main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -7,6 +7,7 @@ registered model is written to S3, so S3 is at both ends of the run.
 
 from __future__ import annotations
 
+import builtins
 import os
 import time
 from pathlib import Path
@@ -23,5 +24,9 @@ def run_local(pipeline_root: str | Path, **params) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
     t0 = time.perf_counter()
-    result = facet_vlm_pipeline(**params)
+    saved_print = builtins.print
+    try:
+        result = facet_vlm_pipeline(**params)
+    finally:
+        builtins.print = saved_print  # kfp.local swaps in an indenting print and can leave it behind
     return {"seconds": time.perf_counter() - t0, "outputs": result, "pipeline_root": root}

@@ -1,0 +1,3 @@
+from facet_lib.serving.server import main
+
+main()

@@ -1,0 +1,60 @@
+"""Micro-batching across concurrent callers with a bounded wait."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import numpy as np
+
+
+class MicroBatcher:
+    """Collects samples from concurrent requests for at most ``max_wait_ms`` (or until ``max_batch``
+    samples), runs ``fn`` once on the stacked batch in a worker thread, and hands each caller its rows."""
+
+    def __init__(self, fn: Callable[[np.ndarray], list], max_batch: int = 16, max_wait_ms: float = 5.0):
+        self.fn, self.max_batch, self.max_wait = fn, max_batch, max_wait_ms / 1000
+        self.queue: asyncio.Queue | None = None
+        self.task: asyncio.Task | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.batches = 0
+
+    async def submit(self, views: np.ndarray) -> list:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # the queue and its worker belong to one event loop
+            self.loop, self.queue = loop, asyncio.Queue()
+            self.task = loop.create_task(self._run())
+        fut = asyncio.get_running_loop().create_future()
+        await self.queue.put((views, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            items = [await self.queue.get()]
+            n = len(items[0][0])
+            deadline = loop.time() + self.max_wait
+            while n < self.max_batch:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self.queue.get(), timeout)
+                except asyncio.TimeoutError:
+                    break
+                items.append(item)
+                n += len(item[0])
+            batch = np.concatenate([v for v, _ in items])
+            self.batches += 1
+            try:
+                out = await loop.run_in_executor(None, self.fn, batch)
+            except Exception as e:  # deliver the failure to every waiting caller
+                for _, fut in items:
+                    if not fut.done():
+                        fut.set_exception(e)
+                continue
+            k = 0
+            for v, fut in items:
+                if not fut.done():
+                    fut.set_result(out[k : k + len(v)])
+                k += len(v)
