@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: setup demo test test-slow bench lint compile clean
+.PHONY: setup demo test test-slow bench lint clean images push
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -27,3 +27,12 @@ lint: setup
 
 clean:
 	rm -rf runs .pytest_cache
+
+# Container images: the names components/settings.py compiles into the pipeline.
+FACET_IMAGE_PREFIX ?= ghcr.io/facet-vlm-ops
+FACET_IMAGE_TAG ?= 0.1.0
+images:
+	for i in pipeline train serve; do docker build -f Dockerfiles/$$i.Dockerfile -t $(FACET_IMAGE_PREFIX)/facet-$$i:$(FACET_IMAGE_TAG) . || exit 1; done
+
+push:
+	for i in pipeline train serve; do docker push $(FACET_IMAGE_PREFIX)/facet-$$i:$(FACET_IMAGE_TAG) || exit 1; done

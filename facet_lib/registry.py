@@ -52,9 +52,11 @@ def model_card(name: str, version: str, cfg: dict, metrics: dict, provenance: di
         "",
         f"- Backbone: `{cfg['model']['clip_model']}`, weights: {weights}",
         f"- Labels (output order): {', '.join(cfg['labels'])}",
-        f"- Render: mode {cfg['render'].get('mode')}, views {cfg['render'].get('yaws')}, size {cfg['render'].get('size')}",
+        f"- Render: mode {cfg['render'].get('mode')}, views {cfg['render'].get('yaws')}, "
+        f"size {cfg['render'].get('size')}",
         f"- Training data: {provenance.get('dataset', '?')} ({provenance.get('data_note', '')})",
-        f"- Dataset index hash: `{provenance.get('index_sha256', '?')}`; code commit: `{provenance.get('git_commit', '?')}`",
+        f"- Dataset index hash: `{provenance.get('index_sha256', '?')}`; "
+        f"code commit: `{provenance.get('git_commit', '?')}`",
         "",
         "## Metrics",
         "",

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 import math
+import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +30,23 @@ from facet_lib.train.config import TrainConfig, from_dict
 FOUR_D = {"bu4dfe", "bp4d", "4dme"}
 
 
+def _timed(fn):
+    """Append {"step", "seconds"} to the JSONL file named by FACET_STEP_TIMINGS, when set (benchmarks)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            path = os.environ.get("FACET_STEP_TIMINGS")
+            if path:
+                with open(path, "a") as f:
+                    f.write(json.dumps({"step": fn.__name__, "seconds": time.perf_counter() - t0}) + "\n")
+
+    return wrapper
+
+
 def _local_root(data_uri: str, work: Path) -> Path:
     if storage.is_s3(data_uri):
         return storage.download_prefix(data_uri, work / "raw")
@@ -36,6 +56,7 @@ def _local_root(data_uri: str, work: Path) -> Path:
     return p
 
 
+@_timed
 def ingest_step(
     data_uri: str,
     dataset: str,
@@ -76,6 +97,7 @@ def ingest_step(
     return info
 
 
+@_timed
 def render_step(
     index_dir: str | Path,
     data_uri: str,
@@ -115,6 +137,7 @@ def render_step(
     return {"samples": m["samples"], "failures": m["failures"], **m.get("last_run", {})}
 
 
+@_timed
 def merge_step(parts: list[str], out: str | Path) -> dict:
     from facet_lib.render.contact_sheet import contact_sheet
     from facet_lib.render.dataset import merge_rendered
@@ -131,6 +154,7 @@ def _configs(model: dict, train: dict) -> tuple[ModelConfig, TrainConfig]:
     return from_dict(ModelConfig, model), from_dict(TrainConfig, train)
 
 
+@_timed
 def features_step(views_dir: str | Path, folds_csv: str | Path, model: dict, train: dict, out: str | Path) -> dict:
     """Run the frozen lower backbone blocks once over the dataset; every fold reuses the result."""
     from facet_lib.train.cv import Runner, load_data
@@ -142,6 +166,7 @@ def features_step(views_dir: str | Path, folds_csv: str | Path, model: dict, tra
     return {"samples": int(h.shape[0]), "shape": list(h.shape), "backbone_weights": runner.weights}
 
 
+@_timed
 def train_fold_step(
     views_dir: str | Path,
     folds_csv: str | Path,
@@ -184,6 +209,7 @@ def _img(path: Path) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}" style="max-width:48%">'
 
 
+@_timed
 def evaluate_step(fold_dirs: list[str], out: str | Path) -> dict:
     """Fan-in over folds: the CV table, pooled confusion matrix, plots and an HTML report.
 
@@ -207,7 +233,7 @@ def evaluate_step(fold_dirs: list[str], out: str | Path) -> dict:
     note = (
         " — random backbone weights: shows the pipeline works, not the paper's accuracy" if "random" in weights else ""
     )
-    confusion_plot(cm, labels, out / "confusion.png", f"pooled confusion, {len(preds)} folds{note[:16]}")
+    confusion_plot(cm, labels, out / "confusion.png", f"pooled confusion, {len(preds)} folds" + (" (random backbone)" if note else ""))
     per_fold_plot(table, out / "per_fold_accuracy.png", "accuracy per held-out fold", chance=1 / len(labels))
     t = table.set_index(["mode", "fold"])
     best = max(infos, key=lambda i: i["metrics"]["accuracy"])
@@ -239,6 +265,7 @@ def evaluate_step(fold_dirs: list[str], out: str | Path) -> dict:
     return summary
 
 
+@_timed
 def cross_step(
     source_views: str | Path,
     target_views: str | Path,
@@ -265,6 +292,7 @@ def git_commit() -> str:
         return "unknown"
 
 
+@_timed
 def register_step(
     views_dir: str | Path,
     folds_csv: str | Path,

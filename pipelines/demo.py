@@ -141,6 +141,9 @@ def run_demo(out: Path, subjects: int = 10, folds: int = 10, seed: int = 0, keep
     from pipelines.local_run import run_local
 
     out = out.resolve()
+    import logging
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     print(
         "FACET-VLM demo — SYNTHETIC data (procedural faces) and a RANDOM-WEIGHT tiny backbone: the numbers show "
         "that the pipeline works, not the paper's accuracy."
@@ -173,8 +176,8 @@ def run_demo(out: Path, subjects: int = 10, folds: int = 10, seed: int = 0, keep
             deploy_target="local",
         )
         run_dir = max((out / "kfp").iterdir(), key=lambda p: p.stat().st_mtime)
-        table = next(run_dir.rglob("cv_table.csv"))
-        views_dir = next(p.parent for p in run_dir.rglob("merge-views/**/manifest.json"))
+        table = run_dir / "evaluate" / "cv_table" / "cv_table.csv"
+        views_dir = run_dir / "merge-views" / "views"
         print(f"\npipeline finished in {res['seconds']:.0f} s; run folder {run_dir}")
         import pandas as pd
 

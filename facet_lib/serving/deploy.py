@@ -119,7 +119,12 @@ def serve_dir() -> Path:
 
 
 def start_local(
-    model_uri: str, name: str, port: int = 0, state_dir: str | Path | None = None, timeout_s: float = 180
+    model_uri: str,
+    name: str,
+    port: int = 0,
+    state_dir: str | Path | None = None,
+    timeout_s: float = 180,
+    extra_args: list[str] | None = None,
 ) -> dict:
     """Start ``python -m facet_lib.serving`` on 127.0.0.1 (detached) and wait for readiness."""
     import httpx
@@ -141,6 +146,7 @@ def start_local(
             "127.0.0.1",
             "--http_port",
             str(port),
+            *(extra_args or []),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
