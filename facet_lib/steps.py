@@ -233,7 +233,12 @@ def evaluate_step(fold_dirs: list[str], out: str | Path) -> dict:
     note = (
         " — random backbone weights: shows the pipeline works, not the paper's accuracy" if "random" in weights else ""
     )
-    confusion_plot(cm, labels, out / "confusion.png", f"pooled confusion, {len(preds)} folds" + (" (random backbone)" if note else ""))
+    confusion_plot(
+        cm,
+        labels,
+        out / "confusion.png",
+        f"pooled confusion, {len(preds)} folds" + (" (random backbone)" if note else ""),
+    )
     per_fold_plot(table, out / "per_fold_accuracy.png", "accuracy per held-out fold", chance=1 / len(labels))
     t = table.set_index(["mode", "fold"])
     best = max(infos, key=lambda i: i["metrics"]["accuracy"])
