@@ -34,12 +34,18 @@ STEP_OF_TASK = {
 }
 
 
-class Recorder(logging.Handler):
+class Recorder(logging.Filter):
+    """A filter on the root logger (kfp.local swaps the root handlers during a run, not its filters)."""
+
     def __init__(self):
         super().__init__()
         self.events: list[tuple[float, str, str]] = []
 
-    def emit(self, record):
+    def filter(self, record):
+        self._see(record)
+        return True
+
+    def _see(self, record):
         msg = ANSI.sub("", record.getMessage())
         if m := re.match(r"Executing task '([^']+)'", msg):
             self.events.append((record.created, "start", m[1]))
@@ -66,7 +72,7 @@ def main() -> None:
             data = generate("bu3dfe", d / "data", SynthConfig(subjects=a.subjects, seed=0))
             storage.upload_dir(data, "s3://bench-data/bu3dfe")
             rec = Recorder()
-            logging.getLogger().addHandler(rec)
+            logging.getLogger().addFilter(rec)
             os.environ["FACET_STEP_TIMINGS"] = str(d / "timings.jsonl")
             mcfg, tcfg = PRESETS["tiny-cpu"]
             res = run_local(
