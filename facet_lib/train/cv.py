@@ -45,6 +45,9 @@ ABLATIONS: dict[str, tuple[dict, dict]] = {  # name → (ModelConfig changes, Tr
     "front_only": ({"views": (0,)}, {}),
     "left_only": ({"views": (1,)}, {}),
     "right_only": ({"views": (2,)}, {}),
+    # loss choices where the paper is vague (see facet_lib/losses.py)
+    "paper_infonce": ({}, {"loss_form": "paper"}),
+    "no_class_conditional_ce": ({}, {"cond_weight": 0.0}),
 }
 
 
