@@ -36,24 +36,9 @@ def _stats(lat: list[float], wall: float) -> str:
     return f"p50 {np.percentile(ms, 50):7.1f} ms  p99 {np.percentile(ms, 99):7.1f} ms  {len(lat) / wall:7.1f} req/s"
 
 
-def _load(url: str, body: dict, conc: int) -> tuple[list[float], float]:
-    client = httpx.Client(timeout=120)
+def _measure(fn, conc: int) -> tuple[list[float], float]:
+    """Latency of N calls of ``fn`` from ``conc`` threads (after 3 warm-up calls) and the wall time."""
 
-    def one(_):
-        t = time.perf_counter()
-        r = client.post(url, json=body)
-        r.raise_for_status()
-        return time.perf_counter() - t
-
-    for _ in range(3):
-        one(0)
-    t0 = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(conc) as ex:
-        lat = list(ex.map(one, range(N)))
-    return lat, time.perf_counter() - t0
-
-
-def _direct(fn, conc: int) -> tuple[list[float], float]:
     def one(_):
         t = time.perf_counter()
         fn()
@@ -65,6 +50,11 @@ def _direct(fn, conc: int) -> tuple[list[float], float]:
     with concurrent.futures.ThreadPoolExecutor(conc) as ex:
         lat = list(ex.map(one, range(N)))
     return lat, time.perf_counter() - t0
+
+
+def _load(url: str, body: dict, conc: int) -> tuple[list[float], float]:
+    client = httpx.Client(timeout=120)
+    return _measure(lambda: client.post(url, json=body).raise_for_status(), conc)
 
 
 def main() -> None:
@@ -91,7 +81,7 @@ def main() -> None:
         print(f"tiny random backbone, torch threads {torch.get_num_threads()}, {N} requests per row, loopback")
         rows = []
         for conc in (1, 8):
-            rows.append((f"in-process infer (baseline), c={conc}", _direct(lambda: engine.infer(views[None]), conc)))
+            rows.append((f"in-process infer (baseline), c={conc}", _measure(lambda: engine.infer(views[None]), conc)))
         servers = {}
         try:
             for name, batch in (("batched", "16"), ("unbatched", "1")):
@@ -107,7 +97,7 @@ def main() -> None:
                 rows.append(
                     (
                         f"in-process read+render+infer, c={conc}",
-                        _direct(lambda: engine.infer(render_views(read_scan(scan), cfg)[None]), conc),
+                        _measure(lambda: engine.infer(render_views(read_scan(scan), cfg)[None]), conc),
                     )
                 )
                 url = f"{servers['batched']['url']}/v1/models/bench-batched:predict"

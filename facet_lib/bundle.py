@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from facet_lib.errors import FacetError
+from facet_lib.files import sha256_file
 from facet_lib.models.backbone import create_clip
 from facet_lib.models.model import FacetVLM, ModelConfig, TextBank
 
@@ -26,14 +27,6 @@ FILES = ("weights.safetensors", "text.safetensors", "config.json")
 
 class BundleError(FacetError):
     """A bundle is missing a file, fails its checksum or has an unknown format."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def model_state(model: FacetVLM) -> dict[str, torch.Tensor]:
@@ -69,7 +62,7 @@ def save_bundle(out: str | Path, model: FacetVLM, bank: TextBank, render: dict, 
     tmp["config.json"].write_text(json.dumps(cfg, indent=1, default=str))
     for name, t in tmp.items():
         os.replace(t, out / name)
-    sums = json.dumps({name: _sha256(out / name) for name in FILES}, indent=1, sort_keys=True)
+    sums = json.dumps({name: sha256_file(out / name) for name in FILES}, indent=1, sort_keys=True)
     (out / ".CHECKSUMS.json.tmp").write_text(sums)
     os.replace(out / ".CHECKSUMS.json.tmp", out / "CHECKSUMS.json")
     return hashlib.sha256(sums.encode()).hexdigest()
@@ -87,7 +80,7 @@ def verify_bundle(path: str | Path) -> str:
         f = path / name
         if not f.exists():
             raise BundleError(f"{path}: missing {name}")
-        if _sha256(f) != sums.get(name):
+        if sha256_file(f) != sums.get(name):
             raise BundleError(f"{f}: checksum mismatch (expected {sums.get(name)}); refusing a tampered bundle")
     return hashlib.sha256(sums_text.encode()).hexdigest()
 

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from facet_lib.data.indexers import sample_paths
 from facet_lib.errors import ConfigError, FacetError
+from facet_lib.files import atomic_write, sha256_file
 from facet_lib.io import read_scan
 from facet_lib.rankpool import sample_uniform, summarize
 from facet_lib.render import render_views
@@ -98,20 +99,6 @@ def plan_shards(
     return plans
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _row_json(r: pd.Series) -> dict:
     d = {k: (None if pd.isna(r.get(k)) else r.get(k)) for k in ROW_FIELDS if k in r}
     if "fold" in r and not pd.isna(r["fold"]):
@@ -172,7 +159,7 @@ def render_dataset(
         if not (
             p.filename in done
             and (out / p.filename).exists()
-            and _sha256(out / p.filename) == done[p.filename]["sha256"]
+            and sha256_file(out / p.filename) == done[p.filename]["sha256"]
         )
     ]
     n_views, t0 = 0, time.perf_counter()
@@ -205,7 +192,7 @@ def render_dataset(
                 failures=np.array(json.dumps(failures)),
                 config_digest=np.array(cfg.digest()),
             )
-            _atomic_write(out / plan.filename, buf.getvalue())
+            atomic_write(out / plan.filename, buf.getvalue())
             entry = {
                 "file": plan.filename,
                 "shard": plan.shard,
@@ -236,7 +223,7 @@ def _finish_manifest(manifest: dict, path: Path) -> None:
     manifest["shards"] = sorted(manifest["shards"], key=lambda s: s["shard"])
     manifest["samples"] = sum(s["count"] for s in manifest["shards"])
     manifest["failures"] = [f for s in manifest["shards"] for f in s["failures"]]
-    _atomic_write(path, json.dumps(manifest, indent=1).encode())
+    atomic_write(path, json.dumps(manifest, indent=1).encode())
 
 
 def merge_rendered(parts: list[str | Path], out: str | Path) -> dict:
@@ -256,7 +243,7 @@ def merge_rendered(parts: list[str | Path], out: str | Path) -> dict:
             )
         for s in m["shards"]:
             if (out / s["file"]) != (part / s["file"]):
-                _atomic_write(out / s["file"], (part / s["file"]).read_bytes())
+                atomic_write(out / s["file"], (part / s["file"]).read_bytes())
             merged["shards"] = [x for x in merged["shards"] if x["shard"] != s["shard"]] + [s]
     if merged is None:
         raise ConfigError("merge_rendered: no parts given")
@@ -281,7 +268,7 @@ class RenderedDataset:
     def shards(self) -> Iterator[tuple[np.ndarray, list[str], list[dict]]]:
         for s in self.manifest["shards"]:
             p = self.path / s["file"]
-            if self.verify and _sha256(p) != s["sha256"]:
+            if self.verify and sha256_file(p) != s["sha256"]:
                 raise ConfigError(f"{p}: checksum differs from manifest.json (corrupt or replaced shard)")
             with np.load(p, allow_pickle=False) as z:
                 if str(z["config_digest"]) != self.manifest["config_digest"]:
