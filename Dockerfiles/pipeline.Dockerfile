@@ -7,7 +7,7 @@ FROM python:3.11-slim-bookworm
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglib2.0-0 git \
     && rm -rf /var/lib/apt/lists/*
-ENV PYOPENGL_PLATFORM=egl PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=0
+ENV PYOPENGL_PLATFORM=egl PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 NUMBA_CACHE_DIR=/tmp/numba
 WORKDIR /opt/facet
 COPY pyproject.toml constraints.txt README.md ./
 COPY facet_lib ./facet_lib
