@@ -20,6 +20,7 @@ from facet_lib.errors import FacetError
 from facet_lib.files import sha256_file
 from facet_lib.models.backbone import create_clip
 from facet_lib.models.model import FacetVLM, ModelConfig, TextBank
+from facet_lib.train.config import from_dict
 
 FORMAT = "facet-bundle/1"
 FILES = ("weights.safetensors", "text.safetensors", "config.json")
@@ -96,9 +97,8 @@ def load_bundle(path: str | Path, device: str = "cpu") -> tuple[FacetVLM, TextBa
     """Verify and load a bundle (safetensors only: nothing is unpickled)."""
     verify_bundle(path)
     cfg = read_config(path)
-    mcfg = ModelConfig(
-        **{**cfg["model"], "views": tuple(cfg["model"]["views"]), "pretrained": None, "checkpoint": None}
-    )
+    # the weights come from the bundle, never from a pretrained tag or checkpoint
+    mcfg = from_dict(ModelConfig, {**cfg["model"], "pretrained": None, "checkpoint": None})
     clip, _ = create_clip(mcfg.clip_model)
     model = FacetVLM(mcfg, clip=clip, weights=cfg["weights"])
     missing, unexpected = model.load_state_dict(load_file(Path(path) / "weights.safetensors"), strict=False)

@@ -102,19 +102,11 @@ def _configs(a: argparse.Namespace):
 
 
 def _cv(a: argparse.Namespace) -> None:
-    from facet_lib.data.indexers import PROTOCOLS
+    from facet_lib.data.indexers import protocol_labels
     from facet_lib.train.cv import Runner, load_data, run_ablations, run_cv
 
     mcfg, tcfg = _configs(a)
-    labels = None
-    if a.protocol:
-        import pandas as pd
-
-        from facet_lib.data.indexers import select_protocol
-
-        if a.protocol not in PROTOCOLS:
-            raise SystemExit(f"unknown protocol {a.protocol}")
-        labels = select_protocol(pd.DataFrame(columns=["label", "intensity", "subject", "task"]), a.protocol)[1]
+    labels = protocol_labels(a.protocol) if a.protocol else None
     if a.micro:
         mcfg = dataclasses.replace(mcfg, micro=True)
     data = load_data(a.views, a.folds, labels)
@@ -157,10 +149,9 @@ def _export(a: argparse.Namespace) -> None:
     summary = json.loads((Path(a.cv) / "summary.json").read_text())
     fold = summary["best_fold"] if a.fold == "best" else int(a.fold)
     from facet_lib.models.model import ModelConfig
-    from facet_lib.train.config import TrainConfig
+    from facet_lib.train.config import TrainConfig, from_dict
 
-    mcfg = ModelConfig(**{**cfg["model"], "views": tuple(cfg["model"]["views"])})
-    tcfg = TrainConfig(**{**cfg["train"], "betas": tuple(cfg["train"]["betas"])})
+    mcfg, tcfg = from_dict(ModelConfig, cfg["model"]), from_dict(TrainConfig, cfg["train"])
     data = load_data(a.views, labels=cfg["labels"])
     digest = export_fold_bundle(Runner(mcfg, tcfg, Path(a.cv) / "cache", progress=False), data, a.cv, fold, a.out)
     print(f"bundle of fold {fold}: {a.out} (digest {digest})")

@@ -314,21 +314,15 @@ def register_step(
     alias: str = "production",
 ) -> dict:
     """Build the bundle of the chosen fold and register it in the S3 registry."""
-    from safetensors.torch import load_file
-
-    from facet_lib.bundle import save_bundle
     from facet_lib.registry import register
-    from facet_lib.train.cv import Runner, load_data
-    from facet_lib.train.loop import load_trainable_state
+    from facet_lib.train.cv import Runner, bundle_from_trainable, load_data
 
     mcfg, tcfg = _configs(model, train)
     data = load_data(views_dir, folds_csv)
     with tempfile.TemporaryDirectory() as cache:
         runner = Runner(mcfg, tcfg, cache, progress=False)
-        m = runner.model(mcfg)
-        load_trainable_state(m, load_file(Path(fold_dir) / "trainable.safetensors"))
-        digest = save_bundle(
-            bundle_out, m.cpu(), m.build_text_bank(data.labels), data.render, {"fold": fold, "metrics": metrics}
+        digest = bundle_from_trainable(
+            runner, mcfg, Path(fold_dir) / "trainable.safetensors", data, bundle_out, {"fold": fold, "metrics": metrics}
         )
     prov = {**provenance, "git_commit": provenance.get("git_commit") or git_commit(), "bundle_digest": digest}
     params = {"model": dataclasses.asdict(mcfg), "train": dataclasses.asdict(tcfg), "render": data.render}

@@ -360,12 +360,16 @@ PROTOCOLS = {
 }
 
 
-def select_protocol(index: pd.DataFrame, protocol: str) -> tuple[pd.DataFrame, list[str]]:
-    """Rows and label order of an evaluation protocol (see ``PROTOCOLS``)."""
+def protocol_labels(protocol: str) -> list[str]:
+    """Label order of an evaluation protocol (see ``PROTOCOLS``)."""
     if protocol not in PROTOCOLS:
         raise DatasetLayoutError(f"unknown protocol '{protocol}': expected one of {sorted(PROTOCOLS)}")
-    ds = protocol.split("-")[0]
-    labels = dataset_labels(ds)
+    return ["happy", "disgust"] if protocol == "bp4d-cross" else dataset_labels(protocol.split("-")[0])
+
+
+def select_protocol(index: pd.DataFrame, protocol: str) -> tuple[pd.DataFrame, list[str]]:
+    """Rows and label order of an evaluation protocol (see ``PROTOCOLS``)."""
+    labels = protocol_labels(protocol)
     df = index[index["label"].isin(labels)]
     if protocol == "bu3dfe-I":
         df = df[df["intensity"].isin([3, 4])]
@@ -373,8 +377,7 @@ def select_protocol(index: pd.DataFrame, protocol: str) -> tuple[pd.DataFrame, l
         per = df.groupby("subject")["label"].nunique()
         df = df[df["subject"].isin(per[per == len(labels)].index)]
     elif protocol == "bp4d-cross":
-        tasks = {"T1", "T8"}
-        df, labels = df[df["task"].isin(tasks)], ["happy", "disgust"]
+        df = df[df["task"].isin({"T1", "T8"})]
     return df.reset_index(drop=True), labels
 
 

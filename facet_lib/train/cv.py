@@ -25,7 +25,7 @@ from facet_lib.eval.metrics import cv_table, fold_metrics, pooled_confusion
 from facet_lib.eval.plots import ablation_heatmap, confusion_plot, per_fold_plot
 from facet_lib.models.model import FacetVLM, ModelConfig
 from facet_lib.render.dataset import RenderedDataset
-from facet_lib.train.config import TrainConfig
+from facet_lib.train.config import TrainConfig, from_dict
 from facet_lib.train.features import cached_hidden
 from facet_lib.train.loop import (
     load_trainable_state,
@@ -231,24 +231,34 @@ def run_cv(
     return {"table": table, "preds": preds, "best_fold": best, "history": history}
 
 
-def export_fold_bundle(
-    runner: Runner, data: Data, cv_dir: str | Path, fold: int, out: str | Path, extra: dict | None = None
+def bundle_from_trainable(
+    runner: Runner, mcfg: ModelConfig, trainable: str | Path, data: Data, out: str | Path, extra: dict | None = None
 ) -> str:
-    """Write the bundle of one trained fold (backbone + that fold's trainable weights); returns its digest."""
+    """Write a serving bundle: the shared backbone plus one fold's trainable weights; returns its digest."""
     from safetensors.torch import load_file
 
     from facet_lib.bundle import save_bundle
 
+    model = runner.model(mcfg)
+    load_trainable_state(model, load_file(trainable))
+    return save_bundle(out, model.cpu(), model.build_text_bank(data.labels), data.render, extra)
+
+
+def export_fold_bundle(
+    runner: Runner, data: Data, cv_dir: str | Path, fold: int, out: str | Path, extra: dict | None = None
+) -> str:
+    """Write the bundle of one trained fold of a CV output folder; returns its digest."""
     cv_dir = Path(cv_dir)
     cfg = json.loads((cv_dir / "config.json").read_text())
-    mcfg = ModelConfig(**{**cfg["model"], "views": tuple(cfg["model"]["views"])})
-    model = runner.model(mcfg)
-    load_trainable_state(model, load_file(cv_dir / f"fold_{fold}" / "trainable.safetensors"))
-    bank = model.build_text_bank(data.labels)
     table = pd.read_csv(cv_dir / "cv_table.csv")
     metrics = table[table["fold"].astype(str).isin([str(fold), "mean", "std"])].to_dict("records")
-    return save_bundle(
-        out, model.cpu(), bank, data.render, {"fold": fold, "train": cfg["train"], "metrics": metrics, **(extra or {})}
+    return bundle_from_trainable(
+        runner,
+        from_dict(ModelConfig, cfg["model"]),
+        cv_dir / f"fold_{fold}" / "trainable.safetensors",
+        data,
+        out,
+        {"fold": fold, "train": cfg["train"], "metrics": metrics, **(extra or {})},
     )
 
 

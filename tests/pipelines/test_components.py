@@ -50,7 +50,7 @@ def test_render_rank_pool_merge_features_train_evaluate(steps, synth_root):
     parts3, parts4 = [], []
     for k, group in enumerate(out.shard_groups):
         v3, v4 = _art(Dataset, t, f"r3_{k}"), _art(Dataset, t, f"r4_{k}")
-        render.python_func(
+        args = dict(
             index=index,
             data_uri=str(synth_root / "bu3dfe"),
             shards=group,
@@ -58,18 +58,9 @@ def test_render_rank_pool_merge_features_train_evaluate(steps, synth_root):
             size=64,
             frames=4,
             temporal="rankpool",
-            views=v3,
         )
-        rank_pool.python_func(
-            index=index,
-            data_uri=str(synth_root / "bu3dfe"),
-            shards=group,
-            mode="shaded",
-            size=64,
-            frames=4,
-            temporal="rankpool",
-            views=v4,
-        )
+        render.python_func(**args, views=v3)
+        rank_pool.python_func(**args, views=v4)
         assert v4.metadata["samples"] == 0  # rank-pool passes over 3D scans
         parts3.append(v3)
         parts4.append(v4)
