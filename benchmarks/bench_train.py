@@ -1,80 +1,102 @@
-"""Training throughput on CPU with the tiny random-weight backbone (synthetic inputs).
+"""Training throughput on CPU and what the feature cache buys (random weights: speed does not depend on them).
 
-Baselines in the same run: training without the feature cache (the frozen blocks recomputed every
-step), and the backbone forward alone. Prints samples/s (3 views each), the fusion head's share of a
-step, and peak resident memory.
+``python benchmarks/bench_train.py``                 the tiny CPU backbone (batch 32, 8 steps per row)
+``python benchmarks/bench_train.py --model vitb16``  the paper's ViT-B/16 (batch 4, 2 steps per row: minutes)
+``... --model vitb16 --gpu-figures gpu.json``        also project from ``gpu_vitb16.py --json gpu.json``
+
+Rows (see ``train_steps.py``): the baseline is a step without the feature cache; then the lower blocks
+cached (the tuned phase) and the whole frozen backbone cached (the frozen phase), the one-time extraction,
+and the ratio a user gets over a whole 10-fold BU-3DFE Subset II run (2,400 samples) with the preset's
+epochs and freeze_epochs, with the wall time projected from the same per-step figures.
 """
 
 from __future__ import annotations
 
-import random
+import argparse
+import json
 import resource
-import time
+from pathlib import Path
 
-import numpy as np
 import torch
 
-from facet_lib.losses import facet_loss
-from facet_lib.models.model import FacetVLM, ModelConfig
+# run as a script, this folder is sys.path[0]: the shared step helpers import directly
+from train_steps import STEP_KINDS, build, project_cv, timed  # noqa: E402
 
-LABELS = ["anger", "disgust", "fear", "happy", "sad", "surprise"]
-B, STEPS = 32, 8
+MODELS = {  # name → (open_clip model, unfreeze_top, preset for the projection, batch, steps)
+    "tiny": ("facet-tiny", 1, "tiny-cpu", 32, 8),
+    "vitb16": ("ViT-B-16", 2, "paper", 4, 2),
+}
+LABEL = {
+    "frozen_uncached": "frozen phase, no cache (baseline)",
+    "frozen_tokens": "frozen phase, whole backbone cached",
+    "tuned_uncached": "tuned phase, no cache (baseline)",
+    "tuned_cached": "tuned phase, lower blocks cached",
+    "extract": "feature extraction (once per dataset)",
+}
+
+
+def measure(model: str, batch: int | None = None, steps: int | None = None) -> dict:
+    clip_model, top, preset, b, s = MODELS[model]
+    b, s = batch or b, steps or s
+    w = build(clip_model, top, b, torch.device("cpu"))
+    t = {k: timed(w.steps[k], b, s, w.device) for k in (*STEP_KINDS, "extract")}
+    rates, cpu_rates = {k: v["wall"] for k, v in t.items()}, {k: v["cpu"] for k, v in t.items()}
+    return {
+        "model": clip_model,
+        "weights": w.model.weights,
+        "batch": b,
+        "steps": s,
+        "threads": torch.get_num_threads(),
+        "rates": rates,
+        "cpu_rates": cpu_rates,
+        "projection": project_cv(rates, preset=preset),
+        "cpu_projection": project_cv(cpu_rates, preset=preset),
+        "preset": preset,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _projection_line(where: str, p: dict, preset: str, unit: str = "h") -> str:
+    return (
+        f"  10-fold BU-3DFE Subset II (2,400 samples, {p['epochs']} epochs, {p['freeze_epochs']} frozen; "
+        f"preset {preset}) on {where}: {p['cached_h']:.1f} {unit} with the cache, {p['uncached_h']:.1f} {unit} "
+        f"without ({p['ratio']:.1f}x)"
+    )
+
+
+def report(r: dict, gpu_figures: str | None = None) -> None:
+    rt, ct = r["rates"], r["cpu_rates"]
+    print(
+        f"{r['model']} ({r['weights']}), batch {r['batch']} x 3 views of 224x224, {r['steps']} steps per row, "
+        f"CPU threads {r['threads']}"
+    )
+    print(f"  {'':<40} {'samples/s':>10} {'per CPU-s':>10}  (per CPU-second of this process: steadier under load)")
+    for k in ("frozen_uncached", "frozen_tokens", "tuned_uncached", "tuned_cached", "extract"):
+        base = "tuned_uncached" if k.startswith("tuned") else "frozen_uncached"
+        ratio = f"({rt[k] / rt[base]:.1f}x, {ct[k] / ct[base]:.1f}x)" if k in ("frozen_tokens", "tuned_cached") else ""
+        print(f"  {LABEL[k]:<40} {rt[k]:10.2f} {ct[k]:10.2f}  {ratio}")
+    print(_projection_line("this CPU", r["projection"], r["preset"]))
+    print(_projection_line("one CPU core", r["cpu_projection"], r["preset"], "core-h"))
+    if r["model"] == "ViT-B-16":
+        if gpu_figures:
+            g = json.loads(Path(gpu_figures).read_text())
+            print(_projection_line(g["device"], project_cv(g["rates"], preset=r["preset"]), r["preset"]))
+        else:
+            print(
+                "  one GPU: no per-step GPU figures yet (no GPU was lent); run benchmarks/gpu_vitb16.py --json "
+                "gpu.json on one and pass --gpu-figures gpu.json"
+            )
+    print(f"  peak resident memory {r['peak_rss_mib']:.0f} MiB")
 
 
 def main() -> None:
-    torch.manual_seed(0)
-    model = FacetVLM(ModelConfig(clip_model="facet-tiny", unfreeze_top=1))
-    bank = model.build_text_bank(LABELS)
-    views = torch.from_numpy(np.random.default_rng(0).integers(0, 255, (B, 3, 224, 224, 3), dtype=np.uint8))
-    y = torch.randint(0, 6, (B,))
-    opt = torch.optim.AdamW(list(model.head.parameters()), lr=1e-4)
-    with torch.no_grad():
-        cached = model.hidden_from_views(views).half()
-        frozen_tokens = model.tokens_from_hidden(cached)
-
-    def step(mode: str) -> None:
-        with torch.no_grad():
-            if mode == "uncached":
-                tokens = model.tokens_from_hidden(model.hidden_from_views(views))
-            elif mode == "cached":
-                tokens = model.tokens_from_hidden(cached)
-            else:  # "tokens": backbone fully frozen, its output cached too
-                tokens = frozen_tokens
-        text = bank.sample(y, random.Random(0))
-        q = torch.cat([text[:, None], bank.class_embeds[None].expand(B, -1, -1)], 1)
-        out = model.fuse(tokens, q)
-        cond = {"embed": out["image_embed"][:, 1:], "classes": bank.class_embeds, "weight": 1.0}
-        loss = sum(facet_loss(out, text, y, model.logit_scale(), 0.1, "label_aware", cond).values())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    def rate(fn) -> float:
-        fn()
-        t0 = time.perf_counter()
-        for _ in range(STEPS):
-            fn()
-        return STEPS * B / (time.perf_counter() - t0)
-
-    def backbone_only() -> None:
-        with torch.no_grad():
-            model.tokens_from_hidden(model.hidden_from_views(views))
-
-    r = {m: rate(lambda m=m: step(m)) for m in ("uncached", "cached", "tokens")}
-    bb = rate(backbone_only)
-    print(
-        f"tiny backbone ({model.weights}), batch {B}, 3 views of 224x224 per sample, "
-        f"CPU threads {torch.get_num_threads()}"
-    )
-    print(f"  no feature cache (baseline)       {r['uncached']:8.1f} samples/s")
-    print(f"  lower blocks cached               {r['cached']:8.1f} samples/s  ({r['cached'] / r['uncached']:.1f}x)")
-    print(f"  whole frozen backbone cached      {r['tokens']:8.1f} samples/s  ({r['tokens'] / r['uncached']:.1f}x)")
-    step_s, bb_s = 1 / r["uncached"], 1 / bb
-    print(
-        f"  backbone forward alone            {bb:8.1f} samples/s; fusion head + loss + update = "
-        f"{100 * max(0.0, step_s - bb_s) / step_s:.0f}% of an uncached step"
-    )
-    print(f"  peak resident memory              {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:8.0f} MiB")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", choices=sorted(MODELS), default="tiny")
+    ap.add_argument("--batch", type=int, help="samples per step (default per model)")
+    ap.add_argument("--steps", type=int, help="timed steps per row (default per model)")
+    ap.add_argument("--gpu-figures", help="JSON written by gpu_vitb16.py --json (ViT-B/16 only)")
+    a = ap.parse_args()
+    report(measure(a.model, a.batch, a.steps), a.gpu_figures)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,17 @@ def register(
     fold_models: Input[list[Model]],
     best_fold: int,
     cv_table: Input[Dataset],
-    model_config: dict,
-    train_config: dict,
     registry_uri: str,
     model_name: str,
     run_id: str,
+    data_fingerprint: str,
     model: Output[Model],
 ) -> NamedTuple("RegisterOutputs", [("model_uri", str), ("version", str)]):
-    """Bundle the best fold and register it in the S3 model registry (version + `production` alias)."""
+    """Bundle the best fold and register it in the S3 model registry (version + `production` alias).
+
+    Never cached. The same data (fingerprint), folds, settings and code as a registered version registers
+    nothing new and leaves the alias where it is."""
+    import hashlib
     import json
     from collections import namedtuple
     from pathlib import Path
@@ -36,16 +39,14 @@ def register(
         "protocol": ingest["protocol"],
         "data_uri": ingest["data_uri"],
         "index_sha256": ingest["index_sha256"],
+        "data_fingerprint": data_fingerprint,
+        "folds_sha256": hashlib.sha256((Path(index.path) / "folds.csv").read_bytes()).hexdigest(),
         "best_fold": best_fold,
         "data_note": "synthetic" if "synthetic" in ingest["data_uri"] else "",
     }
     info = register_step(
         views.path,
-        index.path + "/folds.csv",
         chosen.path,
-        best_fold,
-        model_config,
-        train_config,
         registry_uri,
         model_name,
         run_id or "manual",
@@ -53,6 +54,9 @@ def register(
         prov,
         model.path,
     )
+    reused = bool(info.get("reused"))
+    print(f"{'already registered (same data, settings, code): ' if reused else 'registered '}{info['uri']}")
     model.metadata.update({"registry_uri": info["uri"], "version": info["version"], "digest": info["digest"]})
+    model.metadata["reused"] = reused
     out = namedtuple("RegisterOutputs", ["model_uri", "version"])
     return out(info["uri"], info["version"])

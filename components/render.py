@@ -5,24 +5,13 @@ from components.settings import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def render(
-    index: Input[Dataset],
-    data_uri: str,
-    shards: list,
-    mode: str,
-    size: int,
-    frames: int,
-    temporal: str,
-    views: Output[Dataset],
-):
+def render(index: Input[Dataset], data_uri: str, shards: list, render_config: dict, views: Output[Dataset]):
     """3D scans → three views per scan (front 0°, left −30°, right +30°), for some shards.
 
-    4D sequences are left to ``rank_pool``; frames/temporal only keep both outputs mergeable."""
-    from facet_lib.render.config import RenderConfig
+    4D sequences are left to ``rank_pool``; both take the same full render settings."""
     from facet_lib.steps import render_step
 
-    cfg = RenderConfig(mode=mode, size=size, frames=frames, temporal=temporal)
-    info = render_step(index.path, data_uri, [int(s) for s in shards], cfg.to_dict(), views.path, kind="scans")
+    info = render_step(index.path, data_uri, [int(s) for s in shards], render_config, views.path, kind="scans")
     views.metadata.update(
         {
             "samples": info["samples"],

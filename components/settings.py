@@ -1,7 +1,10 @@
-"""The one setting for container images, shared by components, manifests and Dockerfiles' build commands.
+"""Compile-time settings of the pipeline: container images, pull secret, GPU type, S3 secret, caching.
 
-FACET_IMAGE_PREFIX (default ghcr.io/facet-vlm-ops) and FACET_IMAGE_TAG (default: the package version)
-are read when the pipeline is compiled; `make images` builds and pushes the same names.
+One version string: the package version in pyproject.toml (``facet_lib.__version__``, read through
+importlib.metadata) is the default image tag here, in ``make images`` and in the manifests' kustomize image.
+FACET_IMAGE_PREFIX (default ghcr.io/facet-vlm-ops) and FACET_IMAGE_TAG (default: that version) are read
+when the pipeline is compiled; the serve image is passed into the deploy step as a constant, so the
+InferenceService the cluster runs uses the same name as the images `make images` builds and pushes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ PREFIX = os.environ.get("FACET_IMAGE_PREFIX", "ghcr.io/facet-vlm-ops").rstrip("/
 TAG = os.environ.get("FACET_IMAGE_TAG", __version__)
 PIPELINE_IMAGE = f"{PREFIX}/facet-pipeline:{TAG}"  # CPU steps: ingest, render, evaluate, register, deploy
 TRAIN_IMAGE = f"{PREFIX}/facet-train:{TAG}"  # CUDA: features, train-fold, cross-dataset
-SERVE_IMAGE = f"{PREFIX}/facet-serve:{TAG}"  # KServe predictor
+SERVE_IMAGE = f"{PREFIX}/facet-serve:{TAG}"  # KServe predictor (passed to the deploy step at compile time)
+IMAGE_PULL_SECRET = os.environ.get("FACET_IMAGE_PULL_SECRET", "")  # secret for a private registry; "" = none
 ACCELERATOR = os.environ.get("FACET_GPU_TYPE", "nvidia.com/gpu")  # accelerator resource/type for GPU steps
 S3_SECRET = os.environ.get("FACET_S3_SECRET", "facet-s3")  # Kubernetes secret with the S3 credentials
+
+# Tasks that must run every time: `fingerprint` lists the data (its result keys every cached step below
+# it), `register` decides against the registry's current state, `deploy` acts on the cluster.
+NEVER_CACHED = ("fingerprint", "register", "deploy")
+DEPLOY_TARGETS = ("none", "kserve", "local")  # `local`: kfp.local runs only (a server on 127.0.0.1)

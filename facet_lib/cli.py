@@ -1,13 +1,29 @@
-"""``facet-vlm`` command line. Each subcommand parses its flags and calls one library function."""
+"""``facet-vlm`` command line. Each subcommand parses its flags and calls one library or step function.
+
+Options that are settings come from the settings dataclasses (``facet_lib.config``): render options are
+built from ``RenderConfig``'s fields, serve options from ``ServeConfig``'s, and model/train settings are
+a preset plus ``--set key=value`` (``facet-vlm settings`` lists every key with its default and help).
+The Kubeflow commands (``pipeline``, ``demo``) are mounted by ``pipelines`` (facet_lib never imports it):
+``main(argv, extensions=[...])``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from facet_lib.config.data import DATA
 from facet_lib.errors import FacetError
+
+DATASETS = ["bu3dfe", "bosphorus", "bu4dfe", "bp4d", "4dme"]
+Extension = Callable[[argparse._SubParsersAction], None]  # adds subparsers whose func(args) -> int | None
+
+
+def _formatter(prog: str) -> argparse.HelpFormatter:
+    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32, width=110)
 
 
 def _generate(a: argparse.Namespace) -> None:
@@ -46,27 +62,14 @@ def _folds(a: argparse.Namespace) -> None:
     print(f"folds: {a.out} ({a.k} subject-independent folds, seed {a.seed})")
 
 
-def render_config_from_args(a: argparse.Namespace):
-    from facet_lib.render.config import RenderConfig
-
-    return RenderConfig(
-        size=a.size,
-        yaws=tuple(a.yaws),
-        mode=a.mode,
-        projection=a.projection,
-        backend=a.backend,
-        frames=a.frames,
-        temporal=a.temporal,
-        frontalize=a.frontalize,
-    )
-
-
 def _render(a: argparse.Namespace) -> None:
+    from facet_lib.config import RenderConfig
+    from facet_lib.config.options import from_args
     from facet_lib.data.indexers import load_index
     from facet_lib.render.contact_sheet import contact_sheet
     from facet_lib.render.dataset import render_dataset
 
-    cfg = render_config_from_args(a)
+    cfg = from_args(RenderConfig, a)
     m = render_dataset(
         load_index(a.index), a.out, cfg, shard_size=a.shard_size, shards=a.shards, workers=a.workers, root=a.root
     )
@@ -83,204 +86,246 @@ def _render(a: argparse.Namespace) -> None:
         print(f"contact sheet: {contact_sheet(a.out, Path(a.out) / 'contact_sheet.png')}")
 
 
-def _configs(a: argparse.Namespace):
-    from facet_lib.models.model import ModelConfig
-    from facet_lib.train.config import TrainConfig, apply_overrides
-    from facet_lib.train.presets import PRESETS
+def _settings(a: argparse.Namespace):
+    """The preset, then --model/--pretrained/--checkpoint, then --set: (model, train, note)."""
+    from facet_lib.config import override_many, preset, require_weights
 
-    mcfg, tcfg = PRESETS[a.preset] if a.preset else (ModelConfig(), TrainConfig())
-    if a.model:
-        mcfg = apply_overrides(mcfg, [f"clip_model={a.model}"])
-    if a.pretrained:
-        mcfg = apply_overrides(mcfg, [f"pretrained={a.pretrained}"])
-    if a.checkpoint:
-        mcfg = apply_overrides(mcfg, [f"checkpoint={a.checkpoint}"])
-    model_keys = {f for f in mcfg.to_dict()}
-    mcfg = apply_overrides(mcfg, [o for o in a.set if o.split("=")[0] in model_keys])
-    tcfg = apply_overrides(tcfg, [o for o in a.set if o.split("=")[0] not in model_keys])
-    return mcfg, tcfg
+    mcfg, tcfg = preset(a.preset)
+    picked = [f"{k}={v!r}" for k, v in (("clip_model", a.model), ("pretrained", a.pretrained)) if v]
+    picked += [f"checkpoint={a.checkpoint!r}"] if a.checkpoint else []
+    cfgs = override_many({"model": mcfg, "train": tcfg}, [f"model.{p}" for p in picked] + a.set)
+    note = require_weights(a.preset, cfgs["model"], getattr(a, "allow_random_weights", False))
+    return cfgs["model"], cfgs["train"], note
+
+
+def _print_note(weights: str, note: str | None) -> None:
+    from facet_lib.eval.report import weights_note
+
+    for n in (note, weights_note(weights)):
+        if n:
+            print(f"NOTE: {n}")
 
 
 def _cv(a: argparse.Namespace) -> None:
+    from facet_lib.config import resolve_micro, to_params
     from facet_lib.data.indexers import protocol_labels
-    from facet_lib.train.cv import Runner, load_data, run_ablations, run_cv
+    from facet_lib.steps import cv_step
 
-    mcfg, tcfg = _configs(a)
+    mcfg, tcfg, note = _settings(a)
+    mcfg = resolve_micro(mcfg, protocol=a.protocol)
     labels = protocol_labels(a.protocol) if a.protocol else None
-    if a.micro:
-        mcfg = dataclasses.replace(mcfg, micro=True)
-    data = load_data(a.views, a.folds, labels)
-    runner = Runner(mcfg, tcfg, Path(a.out) / "cache")
-    print(f"backbone {mcfg.clip_model}, weights: {runner.weights}; {len(data.rows)} samples, labels {data.labels}")
+    res = cv_step(a.views, a.folds, to_params(mcfg), to_params(tcfg), a.out, labels, a.ablations, a.protocol)
     if a.ablations:
-        table = run_ablations(runner, data, a.out)
-        print(table.round(3).to_string())
+        print(res["ablation_table"].round(3).to_string())
         print(f"ablation table: {Path(a.out) / 'ablation_table.csv'}, heatmap: {Path(a.out) / 'ablation_heatmap.png'}")
     else:
-        res = run_cv(runner, data, a.out)
-        print(res["table"].round(3).to_string())
-        print(f"best fold {res['best_fold']}; outputs in {a.out} (cv_table.csv, confusion.png, per_fold_accuracy.png)")
-    if "random" in runner.weights:
-        print("NOTE: random backbone weights — these numbers show the pipeline works, not the paper's accuracy.")
+        print((Path(a.out) / "report.md").read_text())
+        print(f"best fold {res['best_fold']}; outputs in {a.out} (report.html, cv_table.csv, confusion.png)")
+    _print_note(res["backbone_weights"], note)
 
 
 def _cross(a: argparse.Namespace) -> None:
-    import json
+    from facet_lib.config import to_params
+    from facet_lib.steps import cross_step
 
-    from facet_lib.train.cv import Runner, load_data, run_cross
-
-    mcfg, tcfg = _configs(a)
+    mcfg, tcfg, note = _settings(a)
     label_map = dict(item.split("=", 1) for item in a.label_map.split(","))
-    source = load_data(a.train_views)
-    target = load_data(a.test_views, labels=sorted(label_map))
-    runner = Runner(mcfg, tcfg, Path(a.out) / "cache")
-    res = run_cross(runner, source, target, a.out, label_map)
-    print(json.dumps(res, indent=1))
-    if "random" in runner.weights:
-        print("NOTE: random backbone weights — these numbers show the pipeline works, not the paper's accuracy.")
+    res = cross_step(
+        a.train_views, a.test_views, label_map, to_params(mcfg), to_params(tcfg), a.out, a.ablations, a.protocol
+    )
+    if a.ablations:
+        print(res["ablation_table"].round(3).to_string())
+        weights = res["backbone_weights"]
+    else:
+        print(json.dumps(res, indent=1))
+        weights = json.loads((Path(a.out) / "config.json").read_text())["backbone_weights"]
+    _print_note(weights, note)
 
 
 def _export(a: argparse.Namespace) -> None:
-    import json
+    from facet_lib.steps import export_step
 
-    from facet_lib.train.cv import Runner, export_fold_bundle, load_data
-
-    cfg = json.loads((Path(a.cv) / "config.json").read_text())
-    summary = json.loads((Path(a.cv) / "summary.json").read_text())
-    fold = summary["best_fold"] if a.fold == "best" else int(a.fold)
-    from facet_lib.models.model import ModelConfig
-    from facet_lib.train.config import TrainConfig, from_dict
-
-    mcfg, tcfg = from_dict(ModelConfig, cfg["model"]), from_dict(TrainConfig, cfg["train"])
-    data = load_data(a.views, labels=cfg["labels"])
-    digest = export_fold_bundle(Runner(mcfg, tcfg, Path(a.cv) / "cache", progress=False), data, a.cv, fold, a.out)
-    print(f"bundle of fold {fold}: {a.out} (digest {digest})")
+    fold = json.loads((Path(a.cv) / "summary.json").read_text())["best_fold"] if a.fold == "best" else int(a.fold)
+    info = export_step(Path(a.cv) / f"fold_{fold}", a.views, a.out)
+    print(f"bundle of fold {fold}: {a.out} (digest {info['digest']})")
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True)
-    p.add_argument(
-        "--preset",
-        default=None,
-        choices=["paper", "tiny-cpu"],
-        help="paper: ViT-B-16 and the paper's optimiser; tiny-cpu: small random-weight CPU demo",
+def _show_settings(a: argparse.Namespace) -> None:
+    from facet_lib.config import RenderConfig, to_params
+
+    mcfg, tcfg, _ = _settings(a)
+    print(
+        json.dumps({"model": to_params(mcfg), "train": to_params(tcfg), "render": to_params(RenderConfig())}, indent=1)
     )
-    p.add_argument("--model", default=None, help="open_clip model name (ViT-B-16, facet-tiny, …)")
-    p.add_argument("--pretrained", default=None, help="open_clip pretrained tag, e.g. openai (needs internet)")
-    p.add_argument("--checkpoint", default=None, help="local or s3:// CLIP weights (state dict / safetensors)")
-    p.add_argument("--set", nargs="*", default=[], help="key=value overrides of model/train settings")
 
 
 def _serve(a: argparse.Namespace) -> None:
-    from facet_lib.serving.server import main as serve_main
+    from facet_lib.serving.server import run_from_args
 
-    serve_main(
-        ["--model", a.model, "--model_name", a.name, "--host", a.host, "--http_port", str(a.port), "--device", a.device]
+    run_from_args(a)
+
+
+def _registry(a: argparse.Namespace) -> None:
+    from facet_lib import registry
+
+    if a.action == "list":
+        res = registry.list_versions(a.registry, a.name) if a.name else registry.models(a.registry)
+    elif a.action == "show":
+        res = registry.show(a.ref)
+    elif a.action == "promote":
+        res = registry.promote(a.ref, a.alias)
+    elif a.action == "rollback":
+        res = registry.rollback(a.registry, a.name, a.alias)
+    else:
+        res = {"path": str(registry.fetch(a.ref, a.dest))}
+    print(json.dumps(res, indent=1, default=str))
+
+
+def _model_args(p: argparse.ArgumentParser, out: bool = True) -> None:
+    from facet_lib.config import PRESETS
+
+    if out:
+        p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--preset",
+        default=None,
+        choices=list(PRESETS),
+        help="named model/train settings (facet_lib/config/train.py); none: the dataclass defaults (the paper's)",
+    )
+    p.add_argument("--model", default=None, help="open_clip model name (ViT-B-16, facet-tiny, …); sets clip_model")
+    p.add_argument("--pretrained", default=None, help="open_clip pretrained tag, e.g. openai (needs internet)")
+    p.add_argument("--checkpoint", default=None, help="local or s3:// CLIP weights (state dict / safetensors)")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model/train overrides, e.g. epochs=5 head.cvsa=False train.seed=1 (`facet-vlm settings` lists the keys)",
+    )
+    p.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="let presets that need pretrained weights run on random ones (smoke tests only)",
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="facet-vlm", description="FACET-VLM 3D/4D facial expression recognition")
-    sub = p.add_subparsers(dest="cmd", required=True)
-
-    g = sub.add_parser("generate", help="write a synthetic dataset in a native layout")
-    g.add_argument(
-        "--dataset", nargs="+", default=["bu3dfe"], choices=["bu3dfe", "bosphorus", "bu4dfe", "bp4d", "4dme"]
-    )
-    g.add_argument("--out", required=True)
-    g.add_argument("--subjects", type=int, default=10)
-    g.add_argument("--frames", type=int, default=24, help="frames per 4D sequence")
-    g.add_argument("--step", type=float, default=1.0, help="grid spacing of 3D scans in mm")
-    g.add_argument("--step-4d", type=float, default=2.0, help="grid spacing of 4D frames in mm")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
-    g.set_defaults(func=_generate)
-
-    i = sub.add_parser("index", help="index a dataset root (native layout) or a manifest CSV")
-    i.add_argument("--dataset", required=True, choices=["bu3dfe", "bosphorus", "bu4dfe", "bp4d", "4dme", "manifest"])
-    i.add_argument("--root", required=True, help="dataset root, or the manifest CSV for --dataset manifest")
-    i.add_argument("--out", required=True, help="index CSV to write")
-    i.set_defaults(func=_index)
-
-    f = sub.add_parser("folds", help="subject-independent K-fold split of an index")
-    f.add_argument("--index", required=True)
-    f.add_argument("--protocol", default=None, help="e.g. bu3dfe-I, bu3dfe-II, bosphorus, bp4d-cross")
-    f.add_argument("--k", type=int, default=10)
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--out", required=True)
-    f.set_defaults(func=_folds)
-
-    r = sub.add_parser("render", help="render an index into sharded multiview (dynamic) images")
-    r.add_argument("--index", required=True)
-    r.add_argument("--out", required=True)
-    r.add_argument("--root", default=None, help="dataset root, if it moved since indexing")
-    r.add_argument("--mode", default="shaded", choices=["shaded", "depth", "normal", "texture"])
-    r.add_argument("--size", type=int, default=224)
-    r.add_argument("--yaws", type=float, nargs="+", default=[0.0, -30.0, 30.0])
-    r.add_argument("--projection", default="ortho", choices=["ortho", "perspective"])
-    r.add_argument("--backend", default="fast", choices=["fast", "pyrender"])
-    r.add_argument("--frames", type=int, default=16, help="frames sampled per 4D sequence")
-    r.add_argument("--temporal", default="rankpool", choices=["rankpool", "mean", "apex"])
-    r.add_argument("--frontalize", action="store_true")
-    r.add_argument("--shard-size", type=int, default=64)
-    r.add_argument("--shards", type=int, nargs="*", default=None, help="only these shard numbers")
-    r.add_argument("--workers", type=int, default=0)
-    r.set_defaults(func=_render)
-
-    c = sub.add_parser("cv", help="K-fold subject-independent cross-validation (optionally all ablations)")
-    c.add_argument("--views", required=True, help="rendered dataset folder")
-    c.add_argument("--folds", required=True)
-    c.add_argument("--protocol", default=None, help="restrict labels to a protocol's label set")
-    c.add_argument("--micro", action="store_true", help="4DME micro-expression prompts")
-    c.add_argument("--ablations", action="store_true", help="run every ablation variant into one table")
-    _model_args(c)
-    c.set_defaults(func=_cv)
-
-    x = sub.add_parser("cross", help="train on one rendered dataset, test on another")
-    x.add_argument("--train-views", required=True)
-    x.add_argument("--test-views", required=True)
-    x.add_argument(
-        "--label-map", default="happy=happy,disgust=disgust", help="target label=source label pairs, comma-separated"
-    )
-    _model_args(x)
-    x.set_defaults(func=_cross)
-
-    e = sub.add_parser("export", help="write the serving bundle of a trained fold (default: the best)")
-    e.add_argument("--cv", required=True, help="a cv output folder")
-    e.add_argument("--views", required=True, help="the rendered dataset the CV used")
-    e.add_argument("--fold", default="best")
-    e.add_argument("--out", required=True)
-    e.set_defaults(func=_export)
-
-    s = sub.add_parser("serve", help="serve a bundle with KServe's model server (REST, 127.0.0.1 by default)")
-    s.add_argument("--model", required=True, help="s3://registry/name@production, s3://…/vNNNN, or a folder")
-    s.add_argument("--name", default="facet-vlm")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8080)
-    s.add_argument("--device", default="auto")
-    s.set_defaults(func=_serve)
-
-    sub.add_parser("pipeline", help="Kubeflow pipeline: compile | submit | schedule (see `facet-vlm pipeline -h`)")
-
-    sub.add_parser("demo", help="the main job: S3 + synthetic data + local pipeline + served model + requests")
+def _command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help, formatter_class=_formatter)
+    p.set_defaults(func=func)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] in (["pipeline"], ["demo"]):
-        # The Kubeflow adapters and the demo that runs them live outside the library (facet_lib never
-        # imports kfp): hand over.
-        import importlib
+def _registry_parser(sub) -> None:
+    r = sub.add_parser(
+        "registry", help="the S3 model registry: list, show, promote, rollback, fetch", formatter_class=_formatter
+    )
+    acts = r.add_subparsers(dest="action", required=True)
+    ref = "a version or alias: s3://…/registry/NAME/vNNNN or s3://…/registry/NAME@ALIAS"
+    p = _command(acts, "list", _registry, "list the models of a registry, or one model's versions and aliases")
+    p.add_argument("--registry", required=True, help="registry prefix, e.g. s3://facet-models/registry")
+    p.add_argument("--name", default=None, help="model name (omit to list the models)")
+    p = _command(acts, "show", _registry, "one version: registration record, metrics, aliases")
+    p.add_argument("ref", help=ref)
+    p = _command(acts, "promote", _registry, "point an alias at a version (verifies it first)")
+    p.add_argument("ref", help=ref)
+    p.add_argument("--alias", default="production", help="alias to move")
+    p = _command(acts, "rollback", _registry, "move an alias back to the version it named before")
+    p.add_argument("--registry", required=True, help="registry prefix, e.g. s3://facet-models/registry")
+    p.add_argument("--name", required=True, help="model name")
+    p.add_argument("--alias", default="production", help="alias to move back")
+    p = _command(acts, "fetch", _registry, "download and verify a version into a local folder")
+    p.add_argument("ref", help=ref)
+    p.add_argument("--dest", required=True, help="local folder to write the bundle into")
 
-        return importlib.import_module(f"pipelines.{'cli' if argv[0] == 'pipeline' else 'demo'}").main(argv[1:])
-    args = build_parser().parse_args(argv)
+
+def build_parser(extensions: list[Extension] | tuple = ()) -> argparse.ArgumentParser:
+    from facet_lib import __version__
+    from facet_lib.config import RenderConfig
+    from facet_lib.config.options import add_options
+    from facet_lib.data.synthetic import SynthConfig
+
+    p = argparse.ArgumentParser(
+        prog="facet-vlm", description="FACET-VLM 3D/4D facial expression recognition", formatter_class=_formatter
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    syn = SynthConfig()
+    g = _command(sub, "generate", _generate, "write a synthetic dataset in a native layout")
+    g.add_argument("--dataset", nargs="+", default=["bu3dfe"], choices=DATASETS, help="datasets to generate")
+    g.add_argument("--out", required=True, help="output folder (one sub-folder per dataset when several)")
+    g.add_argument("--subjects", type=int, default=syn.subjects, help="subjects per dataset")
+    g.add_argument("--frames", type=int, default=syn.frames, help="frames per 4D sequence")
+    g.add_argument("--step", type=float, default=syn.step, help="grid spacing of 3D scans in mm")
+    g.add_argument("--step-4d", type=float, default=syn.step_4d, help="grid spacing of 4D frames in mm")
+    g.add_argument("--seed", type=int, default=syn.seed, help="random seed (same seed, same files)")
+    g.add_argument("--workers", type=int, default=syn.workers, help="processes (0 = all cores)")
+
+    i = _command(sub, "index", _index, "index a dataset root (native layout) or a manifest CSV")
+    i.add_argument("--dataset", required=True, choices=[*DATASETS, "manifest"], help="dataset layout")
+    i.add_argument("--root", required=True, help="dataset root, or the manifest CSV for --dataset manifest")
+    i.add_argument("--out", required=True, help="index CSV to write")
+
+    f = _command(sub, "folds", _folds, "subject-independent K-fold split of an index")
+    f.add_argument("--index", required=True, help="index CSV (from `facet-vlm index`)")
+    f.add_argument("--protocol", default=None, help="e.g. bu3dfe-I, bu3dfe-II, bosphorus, bp4d-cross")
+    f.add_argument("--k", type=int, default=DATA.folds, help="number of folds")
+    f.add_argument("--seed", type=int, default=DATA.fold_seed, help="seed of the subject shuffle")
+    f.add_argument("--out", required=True, help="folds CSV to write")
+
+    r = _command(sub, "render", _render, "render an index into sharded multiview (dynamic) images")
+    r.add_argument("--index", required=True, help="index CSV")
+    r.add_argument("--out", required=True, help="rendered dataset folder")
+    r.add_argument("--root", default=None, help="dataset root, if it moved since indexing")
+    r.add_argument("--shard-size", type=int, default=DATA.shard_size, help="samples per shard")
+    r.add_argument("--shards", type=int, nargs="*", default=None, help="only these shard numbers (none given: all)")
+    r.add_argument("--workers", type=int, default=0, help="processes (0 = all cores)")
+    add_options(r, RenderConfig)
+
+    c = _command(sub, "cv", _cv, "K-fold subject-independent cross-validation (optionally all ablations)")
+    c.add_argument("--views", required=True, help="rendered dataset folder")
+    c.add_argument("--folds", required=True, help="folds CSV")
+    c.add_argument("--protocol", default=None, help="restrict labels to a protocol's label set")
+    c.add_argument("--ablations", action="store_true", help="run every ablation variant into one table")
+    _model_args(c)
+
+    x = _command(sub, "cross", _cross, "train on one rendered dataset, test on another")
+    x.add_argument("--train-views", required=True, help="rendered dataset to train on")
+    x.add_argument("--test-views", required=True, help="rendered dataset to test on")
+    x.add_argument(
+        "--label-map", default="happy=happy,disgust=disgust", help="target label=source label pairs, comma-separated"
+    )
+    x.add_argument("--ablations", action="store_true", help="run every ablation variant into one table")
+    x.add_argument("--protocol", default="bp4d-cross", help="protocol whose paper targets the ablation table shows")
+    _model_args(x)
+
+    e = _command(sub, "export", _export, "write the serving bundle of a trained fold (default: the best)")
+    e.add_argument("--cv", required=True, help="a cv output folder")
+    e.add_argument("--views", required=True, help="the rendered dataset the CV used (only its manifest is read)")
+    e.add_argument("--fold", default="best", help="fold number, or best (the report's best fold)")
+    e.add_argument("--out", required=True, help="bundle folder to write")
+
+    st = _command(sub, "settings", _show_settings, "print the resolved model/train settings (and render defaults)")
+    _model_args(st, out=False)
+
+    from facet_lib.serving.options import add_serve_options
+
+    s = _command(sub, "serve", _serve, "serve a bundle with KServe's model server (REST, 127.0.0.1 by default)")
+    add_serve_options(s)
+
+    _registry_parser(sub)
+    for ext in extensions:
+        ext(sub)
+    return p
+
+
+def main(argv: list[str] | None = None, extensions: list[Extension] | tuple = ()) -> int:
+    args = build_parser(extensions).parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        args.func(args)
+        return int(args.func(args) or 0)
     except FacetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

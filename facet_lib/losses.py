@@ -1,7 +1,8 @@
 """Losses. Each returns a dict of ``*_loss`` tensors; training sums them.
 
-- Symmetric InfoNCE with a learnable temperature (eqs. 8–11). ``form="paper"``: every off-diagonal
-  pair in the batch is a negative, as written. ``form="label_aware"`` (default): pairs that share a
+- Symmetric InfoNCE with a learnable temperature (eqs. 8–11). ``form="paper"`` (the default): diagonal
+  positives, every off-diagonal pair in the batch a negative, as written. ``form="label_aware"``
+  (``recommended``, ``tiny-cpu``): pairs that share a
   label are positives too (multi-positive cross-entropy, targets spread evenly over them) — with six
   classes most batches hold several samples per label, and calling those negatives pushes apart
   embeddings that should agree.
@@ -9,8 +10,14 @@
   queried with every class prompt and each fused embedding scored against its own prompt, the way
   class-conditional inference scores; trained only with the true label's prompt as query, MTGF never
   learns to give a wrong-class query a poor match, and class-conditional inference collapses.
-- Multiview consistency (eqs. 21–22): the variance of the per-view embeddings around their mean,
-  averaged over the batch; equal to the pairwise form (eq. 23) ½·mean_{v,w}‖e_v − e_w‖².
+- Multiview consistency (eqs. 21–24), three forms that differ by constant factors in the paper (so
+  λ = 0.1 has no single meaning; see docs/paper-notes.md). With e_v the L2-normalised per-view
+  embeddings and ē their mean, per sample, averaged over the batch:
+  ``variance`` (eq. 22, the default): (1/V) Σ_v ‖e_v − ē‖²;
+  ``pairwise_eq21``: (1/V) Σ_{v≠w} ‖e_v − e_w‖² = 2V × eq. 22 (6× for three views);
+  ``eq23``: the right side of eq. 23, (1/V) Σ_{v<w} ‖e_v − e_w‖² = V × eq. 22 (3×; eq. 24 is its gradient).
+  The paper states eq. 23 equal to eq. 22; it is not (Σ_{v<w} ‖e_v − e_w‖² = V Σ_v ‖e_v − ē‖²). The
+  normalisations written here are our reading, chosen to reproduce the factors between the equations.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from facet_lib.errors import ConfigError
 
 
 class LogitScale(nn.Module):
@@ -34,7 +43,7 @@ class LogitScale(nn.Module):
 
 
 def info_nce(
-    image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor, form: str = "label_aware"
+    image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor, scale: torch.Tensor, form: str = "paper"
 ) -> torch.Tensor:
     """Symmetric InfoNCE between (B, d) image and (B, d) text embeddings (eqs. 8–11)."""
     logits = scale * image @ text.t()  # (B, B)
@@ -43,7 +52,7 @@ def info_nce(
     elif form == "label_aware":
         target = (labels[:, None] == labels[None, :]).float()
     else:
-        raise ValueError(f"InfoNCE form must be paper|label_aware, got {form!r}")
+        raise ConfigError(f"train.loss_form: expected paper|label_aware, got {form!r}")
     t_i2t = target / target.sum(1, keepdim=True)
     t_t2i = target.t() / target.t().sum(1, keepdim=True)
     l_i2t = -(t_i2t * F.log_softmax(logits, dim=1)).sum(1).mean()
@@ -51,16 +60,20 @@ def info_nce(
     return (l_i2t + l_t2i) / 2
 
 
-def consistency(view_embeds: torch.Tensor) -> torch.Tensor:
-    """(B, V, d) → mean over the batch of (1/V) Σ_v ‖e_v − ē‖² (eqs. 21–22)."""
-    mean = view_embeds.mean(dim=1, keepdim=True)
-    return ((view_embeds - mean) ** 2).sum(-1).mean()
+CONSISTENCY_FORMS = ("variance", "pairwise_eq21", "eq23")
 
 
-def consistency_pairwise(view_embeds: torch.Tensor) -> torch.Tensor:
-    """The pairwise form (eq. 23): (1 / 2V²) Σ_{v,w} ‖e_v − e_w‖², averaged over the batch."""
-    d = view_embeds[:, :, None] - view_embeds[:, None, :]
-    return (d**2).sum(-1).mean(dim=(1, 2)).mean() / 2
+def consistency(view_embeds: torch.Tensor, form: str = "variance") -> torch.Tensor:
+    """(B, V, d) → the consistency loss of ``form`` (see the module docstring), averaged over the batch."""
+    v = view_embeds.shape[1]
+    if form == "variance":  # eq. 22
+        mean = view_embeds.mean(dim=1, keepdim=True)
+        return ((view_embeds - mean) ** 2).sum(-1).mean(1).mean()
+    if form not in CONSISTENCY_FORMS:
+        raise ConfigError(f"train.consistency: expected one of {CONSISTENCY_FORMS}, got {form!r}")
+    d2 = ((view_embeds[:, :, None] - view_embeds[:, None, :]) ** 2).sum(-1)  # (B, V, V), zero diagonal
+    ordered = d2.sum(dim=(1, 2)) / v  # eq. 21: (1/V) Σ_{v≠w}
+    return (ordered if form == "pairwise_eq21" else ordered / 2).mean()  # eq. 23: (1/V) Σ_{v<w}
 
 
 def class_conditional_ce(
@@ -76,14 +89,16 @@ def facet_loss(
     text: torch.Tensor,
     labels: torch.Tensor,
     scale: torch.Tensor,
-    lam: float = 0.1,
-    form: str = "label_aware",
+    lam: float,
+    form: str,
     cond: dict | None = None,
+    consistency_form: str = "variance",
 ) -> dict[str, torch.Tensor]:
-    """L = L_CLIP + λ·L_FACET (λ = 0.1 in the paper) [+ w·L_cond when ``cond`` = {"embed", "classes", "weight"}]."""
+    """L = L_CLIP + λ·L_FACET (eq. 25) [+ w·L_cond when ``cond`` = {"embed", "classes", "weight"}].
+    λ, the InfoNCE form and the consistency form come from ``TrainConfig`` (one source of defaults)."""
     losses = {"clip_loss": info_nce(out["image_embed"][:, 0], text, labels, scale, form)}
     if cond is not None and cond["weight"] > 0:
         losses["cond_loss"] = cond["weight"] * class_conditional_ce(cond["embed"], cond["classes"], labels, scale)
     if lam > 0 and out["view_embeds"].shape[1] > 1:
-        losses["consistency_loss"] = lam * consistency(out["view_embeds"])
+        losses["consistency_loss"] = lam * consistency(out["view_embeds"], consistency_form)
     return losses

@@ -68,6 +68,10 @@ def fan_triangulate(index: np.ndarray) -> np.ndarray:
     idx = np.asarray(index, dtype=np.int64)
     if idx.size == 0:
         return np.zeros((0, 3), np.int64)
+    if idx.size % 4 == 0 and idx[-1] == -1:  # fast path: "a b c -1" triangles, as scanners write them
+        quads = idx.reshape(-1, 4)
+        if (quads[:, 3] == -1).all() and (quads[:, :3] >= 0).all():
+            return quads[:, :3].copy()
     if idx[-1] != -1:
         idx = np.append(idx, -1)
     ends = np.flatnonzero(idx == -1)

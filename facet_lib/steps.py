@@ -1,13 +1,14 @@
 """Pipeline steps as plain functions over folders and parameters (no KFP here).
 
-Each Kubeflow component calls exactly one of these; the same functions run from Python or tests.
-Data may live in a local folder or under an ``s3://`` prefix (read with ``facet_lib.storage``).
+Each Kubeflow component calls exactly one of these, and the CLI calls the same ones (``cv_step``,
+``cross_step``, ``export_step``); the same functions run from Python or tests. Data may live in a local
+folder or under an ``s3://`` prefix (read with ``facet_lib.storage``). Importing this module loads
+neither torch nor the data/render stack: each step imports what it needs, so CPU-only steps
+(ingest, render, merge, evaluate) never load torch.
 """
 
 from __future__ import annotations
 
-import base64
-import dataclasses
 import functools
 import hashlib
 import json
@@ -18,14 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from facet_lib import storage
-from facet_lib.data.folds import make_folds, save_folds
-from facet_lib.data.indexers import index_dataset, load_index, save_index, select_protocol
-from facet_lib.models.model import ModelConfig
-from facet_lib.render.config import RenderConfig
-from facet_lib.train.config import TrainConfig, from_dict
+from facet_lib.config import ModelConfig, RenderConfig, TrainConfig, from_params, resolve_micro, to_dict, to_params
+from facet_lib.config.data import DATA
+from facet_lib.errors import ConfigError
 
 FOUR_D = {"bu4dfe", "bp4d", "4dme"}
 
@@ -64,10 +61,13 @@ def ingest_step(
     k: int,
     seed: int,
     out: str | Path,
-    shard_size: int = 64,
-    parallel: int = 4,
+    shard_size: int = DATA.shard_size,
+    parallel: int = DATA.shard_groups,
 ) -> dict:
     """Index the dataset at ``data_uri`` (native layout), select the protocol, make the folds, plan shards."""
+    from facet_lib.data.folds import make_folds, save_folds
+    from facet_lib.data.indexers import index_dataset, save_index, select_protocol
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
@@ -112,11 +112,12 @@ def render_step(
     ``kind``: "scans" renders only 3D scans, "sequences" only 4D sequences (each yields an empty
     dataset for the other kind, so one DAG serves both without conditional branches), "all" both.
     From S3 only the files of these shards (and their side files) are downloaded."""
+    from facet_lib.data.indexers import load_index
     from facet_lib.render.dataset import plan_shards, render_dataset
 
     info = json.loads((Path(index_dir) / "ingest.json").read_text())
     index = load_index(Path(index_dir) / "index.csv")
-    cfg = RenderConfig.from_dict(render)
+    cfg = from_params(RenderConfig, render)
     is_seq = index["frames"].map(bool)
     index = index[~is_seq] if kind == "scans" else index[is_seq] if kind == "sequences" else index
     with tempfile.TemporaryDirectory() as work:
@@ -132,7 +133,7 @@ def render_step(
             keys = [k for k in storage.list_keys(data_uri) if str(Path(k).with_suffix("")) in wanted]
             storage.download_prefix(data_uri, root, only=keys)
         m = render_dataset(
-            index, out, cfg, shard_size=info["shard_size"], shards=shards, workers=workers, root=root, progress=False
+            index, out, cfg, shard_size=info["shard_size"], shards=shards, workers=workers, root=root, progress=True
         )
     return {"samples": m["samples"], "failures": m["failures"], **m.get("last_run", {})}
 
@@ -148,20 +149,31 @@ def merge_step(parts: list[str], out: str | Path) -> dict:
     return {"samples": m["samples"], "failures": len(m["failures"]), "shards": len(m["shards"])}
 
 
-def _configs(model: dict, train: dict) -> tuple[ModelConfig, TrainConfig]:
-    # KFP parameters cannot hold None: an empty string means "not given"
-    model = {k: (None if v == "" and k in ("pretrained", "checkpoint") else v) for k, v in model.items()}
-    return from_dict(ModelConfig, model), from_dict(TrainConfig, train)
+def _configs(model: dict, train: dict, data=None) -> tuple[ModelConfig, TrainConfig]:
+    """The KFP/JSON forms of the settings → dataclasses (4DME data switches the prompts to micro)."""
+    mcfg, tcfg = from_params(ModelConfig, model), from_params(TrainConfig, train)
+    if data is not None and len(data.rows):
+        mcfg = resolve_micro(mcfg, dataset=str(data.rows["dataset"].iloc[0]))
+    return mcfg, tcfg
+
+
+def _runner(mcfg: ModelConfig, tcfg: TrainConfig, cache: str | Path, shared: str | Path | None = None):
+    """A Runner over ``cache``; ``shared``: a features folder whose cached states are linked in (read-only)."""
+    from facet_lib.train.cv import Runner
+
+    for f in Path(shared).glob("hidden-*.safetensors") if shared else []:
+        (Path(cache) / f.name).symlink_to(f.resolve())
+    return Runner(mcfg, tcfg, cache)
 
 
 @_timed
 def features_step(views_dir: str | Path, folds_csv: str | Path, model: dict, train: dict, out: str | Path) -> dict:
     """Run the frozen lower backbone blocks once over the dataset; every fold reuses the result."""
-    from facet_lib.train.cv import Runner, load_data
+    from facet_lib.train.cv import load_data
 
-    mcfg, tcfg = _configs(model, train)
     data = load_data(views_dir, folds_csv)
-    runner = Runner(mcfg, tcfg, out, progress=False)
+    mcfg, tcfg = _configs(model, train, data)
+    runner = _runner(mcfg, tcfg, out)
     h = runner.hidden(runner.model(mcfg), data)
     return {"samples": int(h.shape[0]), "shape": list(h.shape), "backbone_weights": runner.weights}
 
@@ -176,98 +188,50 @@ def train_fold_step(
     train: dict,
     out: str | Path,
 ) -> dict:
-    """Train and test one fold; writes predictions, trainable weights and metrics under ``out``."""
-    import shutil
+    """Train and test one fold (``train_one_fold``): ``out`` gets that fold's predictions, trainable
+    weights and fold.json — no CV table or plots (``evaluate_step`` writes those)."""
+    from facet_lib.train.cv import load_data, train_one_fold
 
-    from facet_lib.eval.metrics import fold_metrics
-    from facet_lib.train.cv import Runner, load_data, run_cv
-
-    mcfg, tcfg = _configs(model, train)
     data = load_data(views_dir, folds_csv)
+    mcfg, tcfg = _configs(model, train, data)
     with tempfile.TemporaryDirectory() as cache:
-        for f in Path(features_dir).glob("hidden-*.safetensors"):  # the shared cache, read-only input
-            (Path(cache) / f.name).symlink_to(f.resolve())
-        runner = Runner(mcfg, tcfg, cache, progress=False)
-        res = run_cv(runner, data, out, name=f"fold {fold}", folds=[fold])
-    shutil.move(str(Path(out) / f"fold_{fold}" / "predictions.csv"), Path(out) / "predictions.csv")
-    shutil.move(str(Path(out) / f"fold_{fold}" / "trainable.safetensors"), Path(out) / "trainable.safetensors")
-    m = {k: v for k, v in fold_metrics(res["preds"][fold], data.labels).items() if k != "confusion"}
-    lf = fold_metrics(res["preds"][fold], data.labels, "label_free")
-    info = {
-        "fold": fold,
-        "labels": data.labels,
-        "metrics": m,
-        "label_free_accuracy": lf["accuracy"],
-        "backbone_weights": runner.weights,
-        "history": res["history"][fold],
-    }
-    (Path(out) / "fold.json").write_text(json.dumps(info, indent=1))
+        info = train_one_fold(_runner(mcfg, tcfg, cache, features_dir), data, fold, out)
+    (Path(out) / "checkpoint.pt").unlink(missing_ok=True)  # the artifact holds the model, not the optimizer
     return info
 
 
-def _img(path: Path) -> str:
-    return f'<img src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}" style="max-width:48%">'
+@_timed
+def evaluate_step(fold_dirs: list[str], out: str | Path, context: dict | None = None) -> dict:
+    """Fan-in over folds: the CV report (``facet_lib.eval.report``: table, best fold, plots, HTML)."""
+    from facet_lib.eval.report import write_report
+
+    return write_report(fold_dirs, out, context)
 
 
 @_timed
-def evaluate_step(fold_dirs: list[str], out: str | Path) -> dict:
-    """Fan-in over folds: the CV table, pooled confusion matrix, plots and an HTML report.
+def cv_step(
+    views_dir: str | Path,
+    folds_csv: str | Path,
+    model: dict,
+    train: dict,
+    out: str | Path,
+    labels: list[str] | None = None,
+    ablations: bool = False,
+    protocol: str | None = None,
+) -> dict:
+    """Cross-validation in one process (the CLI): one backbone and feature cache (``out/cache``) for every
+    fold — each fold is ``train_one_fold`` and the report is ``evaluate_step``'s. With ``ablations``
+    every variant runs on the same folds. Returns the report summary (``ablation_table`` with ablations)."""
+    from facet_lib.train.cv import load_data, run_ablations, run_cv
 
-    Best fold (what ``register`` ships): the highest held-out accuracy, class-conditional mode. The
-    reported CV score is the mean over all folds, not the best fold's."""
-    from facet_lib.eval.metrics import cv_table, pooled_confusion
-    from facet_lib.eval.plots import confusion_plot, per_fold_plot
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    infos = [json.loads((Path(d) / "fold.json").read_text()) for d in fold_dirs]
-    labels = infos[0]["labels"]
-    preds = {
-        i["fold"]: pd.read_csv(Path(d) / "predictions.csv", dtype={"subject": str, "label": str})
-        for i, d in zip(infos, fold_dirs)
-    }
-    table = cv_table(preds, labels)
-    table.to_csv(out / "cv_table.csv", index=False)
-    cm = pooled_confusion(preds, labels)
-    weights = infos[0]["backbone_weights"]
-    note = (
-        " — random backbone weights: shows the pipeline works, not the paper's accuracy" if "random" in weights else ""
-    )
-    confusion_plot(
-        cm,
-        labels,
-        out / "confusion.png",
-        f"pooled confusion, {len(preds)} folds" + (" (random backbone)" if note else ""),
-    )
-    per_fold_plot(table, out / "per_fold_accuracy.png", "accuracy per held-out fold", chance=1 / len(labels))
-    t = table.set_index(["mode", "fold"])
-    best = max(infos, key=lambda i: i["metrics"]["accuracy"])
-    summary = {
-        "labels": labels,
-        "folds": len(preds),
-        "best_fold": best["fold"],
-        "best_fold_dir": fold_dirs[infos.index(best)],
-        "backbone_weights": weights,
-        "accuracy_mean": float(t.loc[("class_conditional", "mean"), "accuracy"]),
-        "accuracy_std": float(t.loc[("class_conditional", "std"), "accuracy"]),
-        "macro_f1_mean": float(t.loc[("class_conditional", "mean"), "macro_f1"]),
-        "label_free_accuracy_mean": float(t.loc[("label_free", "mean"), "accuracy"]),
-        "per_fold_accuracy": {str(i["fold"]): i["metrics"]["accuracy"] for i in infos},
-        "confusion": cm.tolist(),
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    html = [
-        "<html><body><h1>FACET-VLM cross-validation</h1>",
-        f"<p>Backbone weights: {weights}{note}</p>",
-        f"<p>Accuracy {summary['accuracy_mean']:.3f} ± {summary['accuracy_std']:.3f} (class-conditional), "
-        f"label-free {summary['label_free_accuracy_mean']:.3f}; best fold {best['fold']}</p>",
-        _img(out / "confusion.png"),
-        _img(out / "per_fold_accuracy.png"),
-        table.round(4).to_html(index=False),
-        "</body></html>",
-    ]
-    (out / "report.html").write_text("\n".join(html))
-    return summary
+    data = load_data(views_dir, folds_csv, labels)
+    mcfg, tcfg = _configs(model, train, data)
+    runner = _runner(mcfg, tcfg, Path(out) / "cache")
+    if ablations:
+        table = run_ablations(runner, data, out, protocol=protocol)
+        return {"ablation_table": table, "backbone_weights": runner.weights}
+    context = {"protocol": protocol, "dataset": str(data.rows["dataset"].iloc[0])}
+    return run_cv(runner, data, out, context=context)["summary"]
 
 
 @_timed
@@ -278,33 +242,85 @@ def cross_step(
     model: dict,
     train: dict,
     out: str | Path,
+    ablations: bool = False,
+    protocol: str = "bp4d-cross",
 ) -> dict:
-    from facet_lib.train.cv import Runner, load_data, run_cross
+    """Train on all of ``source_views``, test on ``target_views`` with its labels mapped into the source's.
+    With ``ablations``: every ablation variant so (``ablation_table.csv`` with the paper column)."""
+    from facet_lib.train.cv import load_data, run_cross, run_cross_ablations
 
-    mcfg, tcfg = _configs(model, train)
     source = load_data(source_views)
     target = load_data(target_views, labels=sorted(label_map))
+    mcfg, tcfg = _configs(model, train, source)
     with tempfile.TemporaryDirectory() as cache:
-        return run_cross(Runner(mcfg, tcfg, cache, progress=False), source, target, out, label_map)
+        runner = _runner(mcfg, tcfg, cache)
+        if ablations:
+            table = run_cross_ablations(runner, source, target, out, label_map, protocol=protocol)
+            return {"ablation_table": table, "backbone_weights": runner.weights}
+        return run_cross(runner, source, target, out, label_map)
+
+
+def views_render(views_dir: str | Path) -> tuple[dict, str]:
+    """A rendered dataset's settings and digest, read from its manifest only (no views are loaded)."""
+    from facet_lib.render.dataset import RenderedDataset
+
+    m = RenderedDataset(views_dir, verify=False).manifest
+    return m["render_config"], m["config_digest"]
+
+
+def read_fold(fold_dir: str | Path) -> dict:
+    p = Path(fold_dir) / "fold.json"
+    if not p.exists():
+        raise ConfigError(f"{fold_dir}: not a trained fold (no fold.json)")
+    return json.loads(p.read_text())
+
+
+@_timed
+def export_step(fold_dir: str | Path, views_dir: str | Path, out: str | Path, extra: dict | None = None) -> dict:
+    """Write the serving bundle of one trained fold: the backbone plus the fold's trainable weights, with the
+    labels and settings it was trained with (``fold.json``) and the render settings of ``views_dir`` (its
+    manifest; the views themselves are not loaded). Returns {"digest", "model", "train", "render", "fold"}."""
+    from safetensors.torch import load_file
+
+    from facet_lib.bundle import save_bundle
+    from facet_lib.data.labels import prompts_for
+    from facet_lib.train.loop import load_trainable_state
+
+    info = read_fold(fold_dir)
+    render, digest = views_render(views_dir)
+    if info.get("render_digest", digest) != digest:
+        raise ConfigError(
+            f"{views_dir}: rendered with settings {digest}, but fold {info['fold']} in {fold_dir} was trained on "
+            f"{info['render_digest']}"
+        )
+    mcfg, tcfg = _configs(info["model"], info["train"])
+    labels = info["labels"]
+    with tempfile.TemporaryDirectory() as cache:
+        model = _runner(mcfg, tcfg, cache).model(mcfg)
+    load_trainable_state(model, load_file(Path(fold_dir) / "trainable.safetensors"))
+    bank = model.build_text_bank(labels, prompts_for(labels, mcfg.micro))
+    meta = {"fold": info["fold"], "train": to_params(tcfg), "metrics": info["metrics"], **(extra or {})}
+    bundle_digest = save_bundle(out, model.cpu(), bank, render, meta)
+    return {"digest": bundle_digest, "model": to_dict(mcfg), "train": to_dict(tcfg), "render": render, **meta}
 
 
 def git_commit() -> str:
+    """The code's commit: GIT_COMMIT when set (the images set it from the build argument; there is no .git
+    inside), else the source tree's ``git rev-parse HEAD``."""
+    if os.environ.get("GIT_COMMIT"):
+        return os.environ["GIT_COMMIT"]
     try:
         return subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
         ).stdout.strip()
     except Exception:
-        return "unknown"
+        return os.environ.get("GIT_COMMIT") or "unknown"
 
 
 @_timed
 def register_step(
     views_dir: str | Path,
-    folds_csv: str | Path,
     fold_dir: str | Path,
-    fold: int,
-    model: dict,
-    train: dict,
     registry: str,
     name: str,
     run_id: str,
@@ -313,17 +329,109 @@ def register_step(
     bundle_out: str | Path,
     alias: str = "production",
 ) -> dict:
-    """Build the bundle of the chosen fold and register it in the S3 registry."""
+    """Build the bundle of the chosen fold (``export_step``: labels and settings from its fold.json, render
+    settings from the views manifest — memory does not grow with the dataset) and register it."""
     from facet_lib.registry import register
-    from facet_lib.train.cv import Runner, bundle_from_trainable, load_data
 
-    mcfg, tcfg = _configs(model, train)
-    data = load_data(views_dir, folds_csv)
-    with tempfile.TemporaryDirectory() as cache:
-        runner = Runner(mcfg, tcfg, cache, progress=False)
-        digest = bundle_from_trainable(
-            runner, mcfg, Path(fold_dir) / "trainable.safetensors", data, bundle_out, {"fold": fold, "metrics": metrics}
-        )
-    prov = {**provenance, "git_commit": provenance.get("git_commit") or git_commit(), "bundle_digest": digest}
-    params = {"model": dataclasses.asdict(mcfg), "train": dataclasses.asdict(tcfg), "render": data.render}
-    return register(bundle_out, registry, name, run_id, metrics, params, prov, alias=alias or None)
+    b = export_step(fold_dir, views_dir, bundle_out, {"metrics": metrics})
+    prov = {**provenance, "git_commit": provenance.get("git_commit") or git_commit(), "bundle_digest": b["digest"]}
+    params = {"model": b["model"], "train": b["train"], "render": b["render"]}
+    key = dedup_key(prov, params)
+    return register(bundle_out, registry, name, run_id, metrics, params, prov, alias=alias or None, dedup_key=key)
+
+
+DEDUP_FIELDS = ("dataset", "protocol", "data_uri", "data_fingerprint", "index_sha256", "folds_sha256", "git_commit")
+
+
+def dedup_key(provenance: dict, params: dict) -> str | None:
+    """What makes a registration new: the data's content fingerprint, the samples and folds, the settings
+    and the code. A second run with the same key (a scheduled run on unchanged data) registers nothing.
+    None without a data fingerprint (then every run registers, as before)."""
+    if not provenance.get("data_fingerprint"):
+        return None
+    from facet_lib import __version__
+
+    ident = {"provenance": {k: provenance.get(k) for k in DEDUP_FIELDS}, "params": params, "version": __version__}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def data_fingerprint(data_uri: str) -> dict:
+    """A content fingerprint of the data at ``data_uri``: SHA-256 over the sorted object listing (key, size,
+    ETag) of an s3:// prefix, or (relative path, size, mtime in ns) of a local folder. It changes when any
+    file is added, removed or rewritten, and not when nothing did (the scheduled-retraining key)."""
+    if storage.is_s3(data_uri):
+        rows = [(o["key"], o["size"], o["etag"]) for o in storage.list_objects(data_uri)]
+    else:
+        root = Path(data_uri)
+        if not root.is_dir():
+            raise storage.StorageError(f"data_uri {data_uri}: not an s3:// prefix or a local folder")
+        rows = [
+            (p.relative_to(root).as_posix(), (st := p.stat()).st_size, str(st.st_mtime_ns))
+            for p in root.rglob("*")
+            if p.is_file()
+        ]
+    if not rows:
+        raise storage.StorageError(f"data_uri {data_uri}: no files found")
+    rows.sort()
+    digest = hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
+    return {"fingerprint": digest, "files": len(rows), "bytes": int(sum(r[1] for r in rows))}
+
+
+@_timed
+def fingerprint_step(data_uri: str) -> dict:
+    """The data fingerprint (see ``data_fingerprint``): never cached, it keys every cached step after it."""
+    return data_fingerprint(data_uri)
+
+
+DEPLOY_TARGETS = ("none", "kserve", "local")
+
+
+@_timed
+def config_step(
+    preset_name: str,
+    model_overrides: dict,
+    train_overrides: dict,
+    render_overrides: dict,
+    deploy_target: str = "none",
+    dataset: str = "",
+    protocol: str = "",
+    allow_random_weights: bool = False,
+    knobs: dict | None = None,
+) -> dict:
+    """Resolve a run's settings once: a preset, then partial overrides (nested like the dataclasses), then
+    ``knobs`` (``{"train.epochs": 5, "render.size": -1, …}``: the pipeline's typed parameters, where "" or a
+    negative number means "not set": KFP parameters cannot be empty).
+    Returns the KFP forms (``to_params``) every later step takes and the random-weights note (or "").
+    Checks: a weight-needing preset without weights is refused unless ``allow_random_weights``; 4DME gets
+    the micro-expression prompts; ``deploy_target`` ``local`` starts a server beside the run, which only
+    makes sense for kfp.local runs, not in a pod."""
+    from facet_lib.config import (
+        ModelConfig,
+        RenderConfig,
+        TrainConfig,
+        from_params,
+        preset,
+        require_weights,
+        resolve_micro,
+        to_params,
+    )
+    from facet_lib.errors import ConfigError
+
+    if deploy_target not in DEPLOY_TARGETS:
+        raise ConfigError(f"deploy_target: expected one of {list(DEPLOY_TARGETS)}, got {deploy_target!r}")
+    if deploy_target == "local" and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        raise ConfigError("deploy_target 'local' is for kfp.local runs only; on a cluster use 'kserve' or 'none'")
+    over = {"model": dict(model_overrides), "train": dict(train_overrides), "render": dict(render_overrides)}
+    for key, v in (knobs or {}).items():
+        part, _, name = key.partition(".")
+        if part not in over or not name:
+            raise ConfigError(f"knob {key!r}: expected model.<key>, train.<key> or render.<key>")
+        if not (v == "" or (isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0)):
+            over[part][name] = v
+    model_overrides, train_overrides, render_overrides = over["model"], over["train"], over["render"]
+    mcfg, tcfg = preset(preset_name)
+    mcfg = resolve_micro(from_params(ModelConfig, model_overrides, base=mcfg), dataset, protocol)
+    tcfg = from_params(TrainConfig, train_overrides, base=tcfg)
+    rcfg = from_params(RenderConfig, render_overrides, base=RenderConfig())
+    note = require_weights(preset_name, mcfg, allow_random_weights) or ""
+    return {"model": to_params(mcfg), "train": to_params(tcfg), "render": to_params(rcfg), "weights_note": note}

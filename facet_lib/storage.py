@@ -8,10 +8,12 @@ so the same code talks to SeaweedFS, MinIO and AWS S3.
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 
 from facet_lib.errors import FacetError
+from facet_lib.files import atomic_write
 
 
 class StorageError(FacetError):
@@ -57,6 +59,9 @@ def _client(env: tuple):
     return boto3.session.Session().client(
         "s3",
         endpoint_url=e["AWS_ENDPOINT_URL_S3"] or e["AWS_ENDPOINT_URL"] or None,
+        aws_access_key_id=e["AWS_ACCESS_KEY_ID"] or None,  # the cache key's values, not a later environment
+        aws_secret_access_key=e["AWS_SECRET_ACCESS_KEY"] or None,
+        aws_session_token=e["AWS_SESSION_TOKEN"] or None,
         region_name=e["AWS_DEFAULT_REGION"] or e["AWS_REGION"] or "us-east-1",
         config=Config(
             signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"}
@@ -66,12 +71,26 @@ def _client(env: tuple):
 
 def client():
     """An S3 client for the current standard AWS environment variables (cached per setting)."""
-    return _client(tuple(os.environ.get(k) for k in _ENV))
+    try:
+        return _client(tuple(os.environ.get(k) for k in _ENV))
+    except Exception as e:  # e.g. only one of the key id / secret set
+        raise _wrap(e, "connect to", "S3") from None
+
+
+NO_CREDENTIALS = (
+    "no S3 credentials found: set AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+    "(for the local server: eval $(python scripts/s3_server.py env))"
+)
+
+
+def _code(e: Exception) -> str:
+    return ((getattr(e, "response", None) or {}).get("Error") or {}).get("Code", "")
 
 
 def _wrap(e: Exception, op: str, uri: str) -> StorageError:
-    code = getattr(e, "response", {}).get("Error", {}).get("Code", type(e).__name__)
-    return StorageError(f"{op} {uri} at endpoint {endpoint()} failed: {code}: {e}")
+    if type(e).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
+        return StorageError(f"{op} {uri} at endpoint {endpoint()}: {NO_CREDENTIALS}")
+    return StorageError(f"{op} {uri} at endpoint {endpoint()} failed: {_code(e) or type(e).__name__}: {e}")
 
 
 def download_file(uri: str, dest: str | Path) -> Path:
@@ -79,14 +98,10 @@ def download_file(uri: str, dest: str | Path) -> Path:
     bucket, key = split_s3(uri)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part")
     try:
-        client().download_file(bucket, key, str(tmp))
+        return atomic_write(dest, lambda tmp: client().download_file(bucket, key, str(tmp)))
     except Exception as e:
-        tmp.unlink(missing_ok=True)
         raise _wrap(e, "download", uri) from None
-    os.replace(tmp, dest)
-    return dest
 
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -103,13 +118,13 @@ def ensure_bucket(bucket: str) -> None:
     try:
         c.head_bucket(Bucket=bucket)
     except Exception as e:
-        code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
-        if code not in ("404", "NoSuchBucket", "NotFound"):
+        if _code(e) not in ("404", "NoSuchBucket", "NotFound"):
             raise _wrap(e, "head bucket", f"s3://{bucket}") from None
         try:
             c.create_bucket(Bucket=bucket)
         except Exception as e2:
-            raise _wrap(e2, "create bucket", f"s3://{bucket}") from None
+            if _code(e2) != "BucketAlreadyOwnedByYou":  # a concurrent creator won: fine
+                raise _wrap(e2, "create bucket", f"s3://{bucket}") from None
 
 
 def upload_file(path: str | Path, uri: str) -> str:
@@ -122,17 +137,25 @@ def upload_file(path: str | Path, uri: str) -> str:
     return uri
 
 
-def list_keys(uri: str) -> list[str]:
-    """Keys under an s3:// prefix (relative to it)."""
+def list_objects(uri: str) -> list[dict]:
+    """Objects under an s3:// prefix: ``{"key" (relative to the prefix), "size", "etag"}``, key order."""
     bucket, prefix = split_s3(uri)
     prefix = prefix.rstrip("/") + "/" if prefix else ""
-    keys: list[str] = []
+    out: list[dict] = []
     try:
         for page in client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys += [o["Key"][len(prefix) :] for o in page.get("Contents", [])]
+            out += [
+                {"key": o["Key"][len(prefix) :], "size": o["Size"], "etag": o.get("ETag", "").strip('"')}
+                for o in page.get("Contents", [])
+            ]
     except Exception as e:
         raise _wrap(e, "list", uri) from None
-    return keys
+    return out
+
+
+def list_keys(uri: str) -> list[str]:
+    """Keys under an s3:// prefix (relative to it)."""
+    return [o["key"] for o in list_objects(uri)]
 
 
 def upload_dir(src: str | Path, uri: str, skip: set[str] | None = None) -> list[str]:
@@ -150,41 +173,106 @@ def upload_dir(src: str | Path, uri: str, skip: set[str] | None = None) -> list[
     return done
 
 
+def contained(dest: str | Path, rel: str) -> Path:
+    """``dest/rel``, refusing keys that would leave ``dest`` (S3 accepts ``..`` and absolute-looking keys)."""
+    root = Path(dest).resolve()
+    target = (root / rel).resolve()
+    if not rel or rel.startswith("/") or "\\" in rel or not target.is_relative_to(root) or target == root:
+        raise StorageError(f"object key {rel!r} escapes the destination {root}; refusing to write outside it")
+    return target
+
+
 def download_prefix(uri: str, dest: str | Path, only: list[str] | None = None) -> Path:
-    """Objects under ``uri`` (or just the relative keys in ``only``) into ``dest``."""
+    """Objects under ``uri`` (or just the relative keys in ``only``) into ``dest`` (overwriting)."""
     dest = Path(dest)
-    for rel in only if only is not None else list_keys(uri):
-        target = dest / rel
-        if not target.exists():
-            download_file(f"{uri.rstrip('/')}/{rel}", target)
+    rels = only if only is not None else list_keys(uri)
+    targets = [contained(dest, rel) for rel in rels]  # check every key before writing any file
+    for rel, target in zip(rels, targets):
+        download_file(f"{uri.rstrip('/')}/{rel}", target)
     return dest
 
 
-def put_json(uri: str, obj: dict) -> None:
-    import json
+def put_bytes(
+    uri: str,
+    body: bytes,
+    if_absent: bool = False,
+    content_type: str = "application/octet-stream",
+    if_match: str | None = None,
+) -> bool:
+    """One object. Conditional writes return False, writing nothing, when their condition fails:
+    ``if_absent`` creates only a new key (``If-None-Match: *``); ``if_match`` replaces only the version
+    with that ETag (compare-and-swap)."""
+    bucket, key = split_s3(uri)
+    extra = {"IfNoneMatch": "*"} if if_absent else {}
+    if if_match:
+        extra["IfMatch"] = if_match
+    try:
+        client().put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type, **extra)
+    except Exception as e:
+        if extra and _code(e) in ("PreconditionFailed", "412", "ConditionalRequestConflict", "NoSuchKey"):
+            return False
+        raise _wrap(e, "put", uri) from None
+    return True
 
+
+def copy(src: str, dst: str) -> None:
+    """Server-side copy of one object (multipart above 16 MiB)."""
+    sb, sk = split_s3(src)
+    db, dk = split_s3(dst)
+    try:
+        client().copy({"Bucket": sb, "Key": sk}, db, dk, Config=_transfer())
+    except Exception as e:
+        raise _wrap(e, f"copy {src} to", dst) from None
+
+
+def delete(uri: str) -> None:
+    """Delete one object (no error when it does not exist)."""
     bucket, key = split_s3(uri)
     try:
-        client().put_object(
-            Bucket=bucket, Key=key, Body=json.dumps(obj, indent=1).encode(), ContentType="application/json"
-        )
+        client().delete_object(Bucket=bucket, Key=key)
     except Exception as e:
-        raise _wrap(e, "put", uri) from None
+        raise _wrap(e, "delete", uri) from None
+
+
+def delete_prefix(uri: str) -> int:
+    """Delete every object under an s3:// prefix; returns how many."""
+    bucket, prefix = split_s3(uri)
+    keys = [f"{prefix.rstrip('/')}/{k}" for k in list_keys(uri)]
+    try:
+        for i in range(0, len(keys), 1000):
+            client().delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]]})
+    except Exception as e:
+        raise _wrap(e, "delete", uri) from None
+    return len(keys)
+
+
+def put_json(uri: str, obj: dict, if_absent: bool = False, if_match: str | None = None) -> bool:
+    """Write a JSON object; conditional like ``put_bytes``."""
+    return put_bytes(uri, json.dumps(obj, indent=1).encode(), if_absent, "application/json", if_match)
 
 
 def get_json(uri: str) -> dict | None:
     """The JSON object at ``uri``, or None when it does not exist."""
-    import json
+    return get_json_versioned(uri)[0]
 
+
+def get_json_versioned(uri: str) -> tuple[dict | None, str | None]:
+    """The JSON object at ``uri`` and its ETag (for a later ``put_json(..., if_match=etag)``), or (None, None)."""
     bucket, key = split_s3(uri)
     try:
-        body = client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        r = client().get_object(Bucket=bucket, Key=key)
+        body = r["Body"].read()
     except Exception as e:
-        code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
-        if code in ("NoSuchKey", "404", "NotFound"):
-            return None
+        if _code(e) in ("NoSuchKey", "404", "NotFound"):
+            return None, None
         raise _wrap(e, "get", uri) from None
-    return json.loads(body)
+    try:
+        obj = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StorageError(f"{uri}: not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise StorageError(f"{uri}: expected a JSON object, got {type(obj).__name__}")
+    return obj, r.get("ETag")
 
 
 def local_path(uri: str | Path, cache_dir: str | Path) -> Path:
@@ -195,5 +283,5 @@ def local_path(uri: str | Path, cache_dir: str | Path) -> Path:
             raise StorageError(f"{p}: no such file")
         return p
     bucket, key = split_s3(str(uri))
-    dest = Path(cache_dir) / bucket / key
+    dest = contained(cache_dir, f"{bucket}/{key}")
     return dest if dest.exists() else download_file(str(uri), dest)

@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib.util
 import io
 import json
 import os
 import sys
 from pathlib import Path
 
-import numpy as np
+from facet_lib.config.data import DATA
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
 
 DATA_URI = "s3://facet-data/bu3dfe-synthetic"
 REGISTRY = "s3://facet-models/registry"
 NAME = "facet-vlm-demo"
+
+
+def s3_server():
+    """scripts/s3_server.py (SeaweedFS on loopback), loaded by path: scripts/ is not a package."""
+    spec = importlib.util.spec_from_file_location("s3_server", ROOT / "scripts" / "s3_server.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def _prepare_data(out: Path, subjects: int, seed: int) -> Path:
@@ -53,7 +61,7 @@ def _bucket_exists(bucket: str) -> bool:
         return False
 
 
-def _png(a: np.ndarray) -> str:
+def _png(a) -> str:  # a: uint8 numpy array (H, W, 3)
     from PIL import Image
 
     buf = io.BytesIO()
@@ -132,55 +140,57 @@ def _requests(url: str, data_root: Path, views_dir: Path, out: Path) -> None:
         print(f"  {title}: HTTP {r.status_code} → {p['label']} (top {[(k, round(v, 3)) for k, v in top]}){extra}")
 
 
-def run_demo(out: Path, subjects: int = 10, folds: int = 10, seed: int = 0, keep_serving: bool = False) -> None:
-    import s3_server
+def run_demo(out: Path, subjects: int = 10, folds: int = DATA.folds, seed: int = 0, keep_serving: bool = False) -> None:
+    import logging
+
+    import pandas as pd
 
     from facet_lib import registry
     from facet_lib.serving.deploy import stop_local
-    from facet_lib.train.presets import PRESETS
     from pipelines.local_run import run_local
 
+    s3 = s3_server()
     out = out.resolve()
-    import logging
-
     logging.getLogger("httpx").setLevel(logging.WARNING)
     print(
         "FACET-VLM demo — SYNTHETIC data (procedural faces) and a RANDOM-WEIGHT tiny backbone: the numbers show "
         "that the pipeline works, not the paper's accuracy."
     )
-    info = s3_server.start(out / "s3")
+    info = s3.start(out / "s3")
     os.environ.update(info["env"])
     os.environ["FACET_SERVE_DIR"] = str(out / "serve")
     print(f"S3 (SeaweedFS) on {info['env']['AWS_ENDPOINT_URL']}, credentials required")
     try:
         data_root = _prepare_data(out, subjects, seed)
-        mcfg, tcfg = PRESETS["tiny-cpu"]
-        model_config = {
-            k: ("" if v is None else list(v) if isinstance(v, tuple) else v) for k, v in mcfg.to_dict().items()
-        }
-        train_config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in tcfg.to_dict().items()}
-        train_config["device"] = "cpu"
         stop_local(NAME)
+        log = out / "kfp-local.log"
+        log.unlink(missing_ok=True)
+        print(f"\nKubeflow pipeline, run locally (kfp.local); each task's full output and executor JSON: {log}")
         res = run_local(
             out / "kfp",
+            log_file=log,
+            echo=sys.stdout,
             data_uri=DATA_URI,
             dataset="bu3dfe",
             protocol="bu3dfe-II",
             n_folds=folds,
             seed=seed,
-            render_size=224,
-            model_config=model_config,
-            train_config=train_config,
+            preset="tiny-cpu",
+            train_overrides={"device": "cpu"},
             registry_uri=REGISTRY,
             model_name=NAME,
             deploy_target="local",
         )
-        run_dir = max((out / "kfp").iterdir(), key=lambda p: p.stat().st_mtime)
+        run_dir = max(
+            (p for p in (out / "kfp").iterdir() if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime
+        )
         table = run_dir / "evaluate" / "cv_table" / "cv_table.csv"
         views_dir = run_dir / "merge-views" / "views"
-        print(f"\npipeline finished in {res['seconds']:.0f} s; run folder {run_dir}")
-        import pandas as pd
-
+        n_ok = sum(t["status"] in ("SUCCESS", "CACHED") for t in res["tasks"])
+        print(
+            f"\npipeline finished in {res['seconds']:.0f} s: {n_ok}/{len(res['tasks'])} tasks succeeded; "
+            f"run folder {run_dir}"
+        )
         t = pd.read_csv(table)
         print(t[["mode", "fold", "accuracy", "macro_f1"]].round(3).to_string(index=False))
         print(
@@ -194,20 +204,38 @@ def run_demo(out: Path, subjects: int = 10, folds: int = 10, seed: int = 0, keep
     finally:
         if not keep_serving:
             stop_local(NAME)
-            s3_server.stop(out / "s3")
+            s3.stop(out / "s3")
     print(
         f"\nserve it again: python scripts/s3_server.py start --dir {out / 's3'} && "
         f"facet-vlm serve --model {REGISTRY}/{NAME}@production"
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="facet-vlm demo")
-    p.add_argument("--out", default="runs/demo")
-    p.add_argument("--subjects", type=int, default=10)
-    p.add_argument("--folds", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
+def add_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("--out", default="runs/demo", help="folder for the S3 data, pipeline outputs and logs")
+    p.add_argument("--subjects", type=int, default=10, help="synthetic subjects to generate")
+    p.add_argument("--folds", type=int, default=DATA.folds, help="subject-independent folds")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and the folds")
     p.add_argument("--keep-serving", action="store_true", help="leave the S3 server and the model server running")
-    a = p.parse_args(argv)
+    return p
+
+
+def _run(a: argparse.Namespace) -> int:
     run_demo(Path(a.out), a.subjects, a.folds, a.seed, a.keep_serving)
     return 0
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    """``facet-vlm demo`` (mounted by pipelines.entry)."""
+    help = "the main job: S3 + synthetic data + local pipeline + served model + requests"
+    p = sub.add_parser("demo", help=help, description=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_options(p).set_defaults(func=_run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="facet-vlm demo", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return _run(add_options(p).parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

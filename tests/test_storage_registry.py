@@ -1,12 +1,19 @@
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from facet_lib import registry, storage
 from facet_lib.bundle import save_bundle
-from facet_lib.models.model import FacetVLM, ModelConfig
+from facet_lib.bundle_format import verify_bundle
+from facet_lib.config import ModelConfig
+from facet_lib.data.labels import prompts_for
+from facet_lib.models.model import FacetVLM
 from facet_lib.storage import StorageError
+from tests.bundle_helpers import fake_bundle
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +21,12 @@ def bundle(tmp_path_factory):
     torch.manual_seed(0)
     m = FacetVLM(ModelConfig(clip_model="facet-tiny", unfreeze_top=1))
     d = tmp_path_factory.mktemp("bundle") / "b"
-    save_bundle(d, m, m.build_text_bank(["happy", "sad"]), render={"size": 112, "mode": "shaded", "yaws": [0]})
+    save_bundle(
+        d,
+        m,
+        m.build_text_bank(["happy", "sad"], prompts_for(["happy", "sad"])),
+        render={"size": 112, "mode": "shaded", "yaws": [0]},
+    )
     return d
 
 
@@ -91,8 +103,198 @@ def test_interrupted_upload_is_invisible_and_alias_stays(s3, bundle, monkeypatch
         registry.resolve(f"{reg}/m/v0002")
 
 
+def test_failure_after_the_claim_leaves_an_invisible_version_and_no_staging(s3, tmp_path, monkeypatch):
+    reg = "s3://facet-reg/aftclaim"
+    for t in "abc":
+        fake_bundle(tmp_path / t, t)
+    registry.register(tmp_path / "a", reg, "m", "run-a", {}, {}, {})
+    real = storage.copy
+
+    def broken(src, dst):
+        raise StorageError("simulated failure while copying")
+
+    monkeypatch.setattr(storage, "copy", broken)
+    with pytest.raises(StorageError, match="simulated"):
+        registry.register(tmp_path / "b", reg, "m", "run-b", {}, {}, {})
+    monkeypatch.setattr(storage, "copy", real)
+    assert "v0002/_CLAIM" in storage.list_keys(f"{reg}/m") and registry.versions(reg, "m") == ["v0001"]
+    assert storage.list_keys(f"{reg}/m/_staging") == []
+    c = registry.register(tmp_path / "c", reg, "m", "run-c", {}, {}, {})
+    assert c["version"] == "v0003" and registry.versions(reg, "m") == ["v0001", "v0003"]
+    assert registry.resolve(f"{reg}/m@production") == c["uri"]
+
+
 def test_bad_names(s3, bundle):
     with pytest.raises(registry.RegistryError, match="model name"):
         registry.register(bundle, "s3://facet-reg/x", "Bad Name", "r", {}, {}, {})
     with pytest.raises(StorageError, match="at least 3 characters"):
         storage.split_s3("s3://ab/key")
+
+
+# -- issue 12: bundle files readable by the non-root server; issue 9: the registry is torch-free ----------
+
+
+def test_bundle_files_are_world_readable(bundle, tmp_path):
+    from facet_lib.bundle_format import ALL_FILES, file_mode
+
+    assert file_mode() == 0o666 & ~_umask()
+    for f in ALL_FILES:  # safetensors' save_file alone writes 0600
+        assert (bundle / f).stat().st_mode & 0o777 == file_mode(), f
+    old = os.umask(0o027)
+    try:
+        fake_bundle(tmp_path / "b", "b")
+    finally:
+        os.umask(old)
+    assert {(tmp_path / "b" / f).stat().st_mode & 0o777 for f in ALL_FILES} == {0o640}
+
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+def test_registry_imports_no_torch():
+    code = "import sys, facet_lib.registry, facet_lib.bundle_format; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# -- issue 13.5 / 13.9: fetch compares digests, uses a fresh folder per digest, refuses escaping keys -------
+
+
+def test_fetch_refuses_a_swapped_bundle(s3, tmp_path):
+    reg = "s3://facet-reg/swap"
+    fake_bundle(tmp_path / "a", "a")
+    fake_bundle(tmp_path / "evil", "evil")
+    v1 = registry.register(tmp_path / "a", reg, "m", "run-a", {}, {}, {})
+    # an attacker replaces every file of v1 with another, internally consistent bundle
+    for f in ("weights.safetensors", "text.safetensors", "config.json", "CHECKSUMS.json"):
+        storage.upload_file(tmp_path / "evil" / f, f"{v1['uri']}/{f}")
+    for ref in (f"{reg}/m@production", v1["uri"]):
+        with pytest.raises(registry.RegistryError, match="differs from the expected"):
+            registry.fetch(ref, tmp_path / "cache")
+    assert not any((tmp_path / "cache").iterdir())  # nothing left behind to be picked up later
+    alias = storage.get_json(f"{reg}/m/aliases/production.json")
+    storage.put_json(f"{reg}/m/aliases/production.json", {**alias, "digest": "0" * 64})
+    with pytest.raises(registry.RegistryError, match="alias digest"):
+        registry.lookup(f"{reg}/m@production")
+
+
+def test_fetch_uses_a_fresh_folder_per_digest(s3, tmp_path):
+    reg = "s3://facet-reg/fresh"
+    da, db = fake_bundle(tmp_path / "a", "a"), fake_bundle(tmp_path / "b", "b")
+    registry.register(tmp_path / "a", reg, "m", "run-a", {}, {}, {})
+    la = registry.fetch(f"{reg}/m@production", tmp_path / "cache")
+    registry.register(tmp_path / "b", reg, "m", "run-b", {}, {}, {})
+    lb = registry.fetch(f"{reg}/m@production", tmp_path / "cache")  # same cache folder, next version
+    assert (la.name, lb.name) == (da, db)
+    assert json.loads((lb / "config.json").read_text())["tag"] == "b"
+    (la / "weights.safetensors").write_bytes(b"corrupted")  # a damaged cache is re-downloaded, not served
+    assert registry.fetch(f"{reg}/m/v0001", tmp_path / "cache") == la
+    assert verify_bundle(la, da) == da
+
+
+def test_keys_escaping_the_destination_are_refused(s3, tmp_path, monkeypatch):
+    for bad in ("../evil", "a/../../evil", "/etc/evil", "a/..", ""):
+        with pytest.raises(StorageError, match="escapes the destination"):
+            storage.contained(tmp_path / "dest", bad)
+    assert storage.contained(tmp_path / "dest", "a/b.json") == (tmp_path / "dest" / "a" / "b.json").resolve()
+    monkeypatch.setattr(storage, "list_keys", lambda uri: ["ok.json", "../../escaped.json"])
+    with pytest.raises(StorageError, match="escapes"):
+        storage.download_prefix("s3://facet-reg/any", tmp_path / "dest")
+    assert not (tmp_path / "dest").exists() and not (tmp_path.parent / "escaped.json").exists()
+
+
+def test_no_credentials_error_names_the_variables(s3, monkeypatch, tmp_path):
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(StorageError) as e:
+        storage.list_keys("s3://facet-reg/x")
+    for var in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert var in str(e.value)
+
+
+# -- issue 13.4: version claims need conditional writes ----------------------------------------------------
+
+
+def test_a_store_ignoring_conditional_writes_is_refused(s3, tmp_path, monkeypatch):
+    fake_bundle(tmp_path / "a", "a")
+    real = storage.put_bytes
+    monkeypatch.setattr(storage, "put_bytes", lambda uri, body, if_absent=False, **kw: real(uri, body, False, **kw))
+    with pytest.raises(registry.RegistryError, match="ignores conditional writes"):
+        registry.register(tmp_path / "a", "s3://facet-noncond/reg", "m", "run-a", {}, {}, {})
+    monkeypatch.setattr(storage, "put_bytes", real)
+    assert storage.put_bytes("s3://facet-reg/once", b"1", if_absent=True) is True
+    assert storage.put_bytes("s3://facet-reg/once", b"2", if_absent=True) is False
+    assert storage.client().get_object(Bucket="facet-reg", Key="once")["Body"].read() == b"1"
+
+
+# -- registry commands: list / show / promote / rollback; dedup ------------------------------------------
+
+
+def test_promote_rollback_list_show_and_dedup(s3, tmp_path):
+    reg = "s3://facet-reg/cmds"
+    for t in "abcd":
+        fake_bundle(tmp_path / t, t)
+    v1 = registry.register(tmp_path / "a", reg, "m", "run-a", {"accuracy": 0.4}, {}, {})
+    v2 = registry.register(tmp_path / "b", reg, "m", "run-b", {"accuracy": 0.5}, {}, {})
+    assert registry.lookup(f"{reg}/m@production")["version"] == v2["version"] == "v0002"
+    registry.promote(f"{reg}/m/v0001", "production")
+    registry.promote(f"{reg}/m@production", "staging")  # an alias can name another alias's version
+    assert registry.resolve(f"{reg}/m@production") == registry.resolve(f"{reg}/m@staging") == v1["uri"]
+    listed = {v["version"]: v for v in registry.list_versions(reg, "m")}
+    assert listed["v0001"]["aliases"] == ["production", "staging"] and listed["v0002"]["aliases"] == []
+    shown = registry.show(f"{reg}/m@production")
+    assert shown["version"] == "v0001" and shown["metrics"] == {"accuracy": 0.4} and shown["run_id"] == "run-a"
+    back = registry.rollback(reg, "m")
+    assert back["version"] == "v0002" and back["rolled_back_from"] == "v0001"
+    assert registry.rollback(reg, "m")["version"] == "v0001"  # history: v1 → v2 → v1 (promote) → v2 → v1
+    with pytest.raises(registry.RegistryError, match="no earlier version"):
+        registry.rollback(reg, "m")
+    assert registry.models("s3://facet-reg/cmds") == ["m"]
+    with pytest.raises(registry.RegistryError, match="expected s3://"):
+        registry.lookup(f"{reg}/m")
+    # dedup: a second registration with the same key returns the first one and leaves the alias alone
+    v3 = registry.register(tmp_path / "c", reg, "m", "run-c", {}, {}, {}, alias="production", dedup_key="k1")
+    again = registry.register(tmp_path / "d", reg, "m", "run-d", {}, {}, {}, alias="staging", dedup_key="k1")
+    assert again["reused"] is True and again["version"] == v3["version"] == "v0003"
+    assert registry.resolve(f"{reg}/m@staging") == v1["uri"] and registry.versions(reg, "m")[-1] == "v0003"
+
+
+def test_provenance_commit_from_git_commit_env_without_git(monkeypatch):
+    """Issue 12: inside an image there is no .git; provenance takes the GIT_COMMIT build argument."""
+    from facet_lib import steps
+
+    def no_git(*a, **kw):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(steps.subprocess, "run", no_git)
+    monkeypatch.setenv("GIT_COMMIT", "0123abc")
+    assert steps.git_commit() == "0123abc"
+    monkeypatch.delenv("GIT_COMMIT")
+    assert steps.git_commit() == "unknown"
+
+
+def test_alias_moves_are_compare_and_swap(s3, tmp_path):
+    """A concurrent alias move between our read and our write is never overwritten: the write is retried."""
+    reg = "s3://facet-reg/cas"
+    fake_bundle(tmp_path / "a", "a")
+    registry.register(tmp_path / "a", reg, "m", "run-a", {}, {}, {})
+    key = f"{reg}/m/aliases/production.json"
+    old, etag = storage.get_json_versioned(key)
+    assert storage.put_json(key, {**old, "other": 1}, if_match=etag) is True
+    assert storage.put_json(key, {**old, "stale": 1}, if_match=etag) is False  # etag no longer current
+    calls = []
+
+    def change(cur):
+        calls.append(cur)
+        if len(calls) == 1:  # another writer moves the alias right after our read
+            storage.put_json(key, {**cur, "history": cur["history"] + [{"version": "v0009"}]})
+        return {**cur, "note": len(calls)}
+
+    rec = registry._update_alias(key, change)
+    assert len(calls) == 2 and rec["history"][-1] == {"version": "v0009"} and rec["note"] == 2
+    assert storage.get_json(key) == rec

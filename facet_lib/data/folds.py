@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from facet_lib.config.data import DATA
 from facet_lib.errors import FoldLeakError
 
 
-def make_folds(index: pd.DataFrame, k: int = 10, seed: int = 0) -> pd.DataFrame:
+def make_folds(index: pd.DataFrame, k: int = DATA.folds, seed: int = DATA.fold_seed) -> pd.DataFrame:
     """Assign every sample a fold in [0, k): no subject in two folds, labels stratified as far as
     subjects allow (scikit-learn's StratifiedGroupKFold), deterministic for a seed.
 

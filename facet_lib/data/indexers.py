@@ -25,146 +25,25 @@ Layouts (and their sources):
 
 from __future__ import annotations
 
-import glob
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from facet_lib.data.collect import INDEX_COLUMNS, Collector, IndexResult, dataset_root
 from facet_lib.data.labels import dataset_codes, dataset_labels
+from facet_lib.data.manifest import index_manifest
 from facet_lib.errors import DatasetLayoutError
 
-INDEX_COLUMNS = [
-    "dataset",
-    "sample_id",
-    "subject",
-    "label",
-    "intensity",
-    "task",
-    "path",
-    "frames",
-    "n_frames",
-    "root",
-]
-_FRAME_NUM = re.compile(r"^(\d+)$")
-
-
-@dataclass
-class IndexResult:
-    index: pd.DataFrame
-    quarantine: pd.DataFrame
-
-    def summary(self) -> str:
-        df = self.index
-        lines = [
-            f"{len(df)} samples, {df['subject'].nunique() if len(df) else 0} subjects, "
-            f"{len(self.quarantine)} quarantined"
-        ]
-        if len(df):
-            counts = df["label"].value_counts().sort_index()
-            lines.append("per label: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
-        for _, q in self.quarantine.head(10).iterrows():
-            lines.append(f"  quarantined {q['path']}: {q['reason']}")
-        if len(self.quarantine) > 10:
-            lines.append(f"  … {len(self.quarantine) - 10} more in the quarantine table")
-        return "\n".join(lines)
-
-
-class _Collector:
-    def __init__(self, dataset: str, root: Path):
-        self.dataset, self.root = dataset, root
-        self.rows: list[dict] = []
-        self.bad: list[dict] = []
-
-    def rel(self, p: Path) -> str:
-        """Path relative to the root; absolute when outside it (manifests may point anywhere)."""
-        return p.relative_to(self.root).as_posix() if p.is_relative_to(self.root) else p.resolve().as_posix()
-
-    def quarantine(self, p: Path, reason: str) -> None:
-        self.bad.append({"path": self.rel(p), "reason": reason})
-
-    def add(
-        self,
-        sample_id: str,
-        subject: str,
-        label: str,
-        path: Path,
-        frames: list[Path] | None = None,
-        intensity: int | None = None,
-        task: str | None = None,
-    ) -> None:
-        self.rows.append(
-            {
-                "dataset": self.dataset,
-                "sample_id": sample_id,
-                "subject": subject,
-                "label": label,
-                "intensity": intensity,
-                "task": task,
-                "path": self.rel(path),
-                "frames": [self.rel(f) for f in frames] if frames else [],
-                "n_frames": len(frames) if frames else 1,
-                "root": str(self.root),
-            }
-        )
-
-    def result(self) -> IndexResult:
-        df = pd.DataFrame(self.rows, columns=INDEX_COLUMNS)
-        df["intensity"] = df["intensity"].astype("Int64")
-        df = df.sort_values("sample_id", kind="stable").reset_index(drop=True)
-        if df["sample_id"].duplicated().any():
-            dup = df.loc[df["sample_id"].duplicated(), "sample_id"].iloc[0]
-            raise DatasetLayoutError(f"{self.root}: duplicate sample id '{dup}'")
-        return IndexResult(df, pd.DataFrame(self.bad, columns=["path", "reason"]))
-
-
-def _header_problem(p: Path) -> str | None:
-    """Cheap check of a scan file's header; the full parse happens when the scan is read."""
-    try:
-        head = p.open("rb").read(16)
-    except OSError as e:
-        return f"unreadable: {e}"
-    if not head:
-        return "empty file"
-    if p.suffix.lower() == ".wrl" and not head.startswith(b"#VRML V2.0"):
-        return "not a VRML 2.0 file (header must start with '#VRML V2.0')"
-    if p.suffix.lower() == ".bnt" and len(head) < 14:
-        return "truncated .bnt header (needs 14 bytes)"
-    return None
-
-
-def _root(root: str | Path) -> Path:
-    r = Path(root).resolve()
-    if not r.is_dir():
-        raise DatasetLayoutError(f"dataset root {r} is not a directory")
-    return r
-
-
-def _frames(c: _Collector, seq: Path, suffix: str) -> list[Path] | None:
-    frames, bad = [], 0
-    for f in seq.iterdir():
-        if f.suffix.lower() != suffix:
-            continue
-        if not _FRAME_NUM.match(f.stem):
-            c.quarantine(f, f"frame name '{f.name}' is not a frame number")
-            bad += 1
-        elif (why := _header_problem(f)) is not None:
-            c.quarantine(f, why)
-        else:
-            frames.append(f)
-    if not frames:
-        c.quarantine(seq, f"no readable {suffix} frames")
-        return None
-    return sorted(frames, key=lambda f: int(f.stem))
+__all__ = ["INDEX_COLUMNS", "IndexResult", "index_dataset", "index_manifest", "load_index", "save_index"]
 
 
 BU3DFE_NAME = re.compile(r"^(?P<s>[FM]\d{4})_(?P<ex>AN|DI|FE|HA|SA|SU|NE)(?P<i>\d{2})(?P<eth>[A-Z]{2})_F3D\.wrl$")
 
 
 def index_bu3dfe(root: str | Path) -> IndexResult:
-    c = _Collector("bu3dfe", _root(root))
+    c = Collector("bu3dfe", dataset_root(root))
     codes = dataset_codes("bu3dfe")
     for f in sorted(c.root.rglob("*.wrl")):
         if f.name.upper().endswith("_RAW.WRL"):
@@ -180,8 +59,7 @@ def index_bu3dfe(root: str | Path) -> IndexResult:
         if f.parent.name != m["s"]:
             c.quarantine(f, f"file of subject {m['s']} inside folder {f.parent.name}")
             continue
-        if (why := _header_problem(f)) is not None:
-            c.quarantine(f, why)
+        if not c.scan_ok(f):
             continue
         c.add(f.stem, m["s"], codes[m["ex"]], f, intensity=inten)
     return c.result()
@@ -191,7 +69,7 @@ BOSPHORUS_NAME = re.compile(r"^(?P<s>bs\d{3})_(?P<cat>[A-Z]+)_(?P<code>[A-Z0-9]+
 
 
 def index_bosphorus(root: str | Path) -> IndexResult:
-    c = _Collector("bosphorus", _root(root))
+    c = Collector("bosphorus", dataset_root(root))
     codes = dataset_codes("bosphorus")
     for f in sorted(c.root.rglob("*.bnt")):
         m = BOSPHORUS_NAME.match(f.name)
@@ -203,8 +81,7 @@ def index_bosphorus(root: str | Path) -> IndexResult:
             continue
         if not (m["cat"] == "E" or (m["cat"], m["code"]) == ("N", "N")):
             continue  # action-unit, rotation and occlusion scans are not expression samples
-        if (why := _header_problem(f)) is not None:
-            c.quarantine(f, why)
+        if not c.scan_ok(f):
             continue
         label = codes[m["code"]] if m["cat"] == "E" else "neutral"
         c.add(f.stem, m["s"], label, f)
@@ -214,7 +91,7 @@ def index_bosphorus(root: str | Path) -> IndexResult:
 def _index_sequences(
     dataset: str, root: str | Path, subj_re: str, codes: dict[str, str], suffix: str, task_col: bool
 ) -> IndexResult:
-    c = _Collector(dataset, _root(root))
+    c = Collector(dataset, dataset_root(root))
     for subj in sorted(p for p in c.root.iterdir() if p.is_dir()):
         if not re.fullmatch(subj_re, subj.name):
             c.quarantine(subj, f"subject folder name does not match {subj_re}")
@@ -223,7 +100,7 @@ def _index_sequences(
             if seq.name not in codes:
                 c.quarantine(seq, f"unknown sequence folder '{seq.name}' (expected one of {', '.join(codes)})")
                 continue
-            frames = _frames(c, seq, suffix)
+            frames = c.frames(seq, suffix)
             if frames:
                 c.add(
                     f"{subj.name}_{seq.name}",
@@ -252,12 +129,15 @@ def _pick(cols: dict[str, str], names: tuple[str, ...], table: Path) -> str:
 
 
 def index_4dme(root: str | Path) -> IndexResult:
-    c = _Collector("4dme", _root(root))
+    c = Collector("4dme", dataset_root(root))
     tables = sorted(c.root.glob("*label*.csv")) + sorted(c.root.glob("*label*.xlsx"))
     if not tables:
         raise DatasetLayoutError(f"{c.root}: no 4DME annotation table (*labels*.csv or .xlsx) at the root")
     table = tables[0]
-    ann = pd.read_csv(table) if table.suffix == ".csv" else pd.read_excel(table)
+    try:
+        ann = pd.read_csv(table, dtype=str) if table.suffix == ".csv" else pd.read_excel(table, dtype=str)
+    except Exception as e:  # pandas raises many types for a damaged table
+        raise DatasetLayoutError(f"{table}: not a readable annotation table ({type(e).__name__}: {e})") from None
     cols = {str(k).strip().lower(): k for k in ann.columns}
     sc = _pick(cols, ("subject", "sub"), table)
     qc = _pick(cols, ("sample", "filename", "clip", "sequence"), table)
@@ -266,67 +146,22 @@ def index_4dme(root: str | Path) -> IndexResult:
     for i, row in ann.iterrows():
         subj, sample, emo = str(row[sc]).strip(), str(row[qc]).strip(), str(row[ec]).strip().lower()
         seq = c.root / subj / sample
+        if not subj or not sample or subj == "nan" or sample == "nan":
+            c.quarantine(table, f"{table.name} row {i + 2}: empty subject or sample")
+            continue
+        if not seq.resolve().is_relative_to(c.root):
+            c.quarantine(table, f"{table.name} row {i + 2}: folder '{subj}/{sample}' is outside the dataset root")
+            continue
         if emo not in classes:
             c.quarantine(seq, f"{table.name} row {i + 2}: emotion '{row[ec]}' not one of {', '.join(classes)}")
             continue
         if not seq.is_dir():
             c.quarantine(seq, f"{table.name} row {i + 2}: sequence folder missing")
             continue
-        frames = _frames(c, seq, ".obj")
+        frames = c.frames(seq, ".obj")
         if frames:
-            c.add(sample if sample.startswith(subj) else f"{subj}_{sample}", subj, classes[emo], seq, frames)
-    return c.result()
-
-
-def index_manifest(manifest: str | Path, dataset: str = "custom") -> IndexResult:
-    """Any layout: a CSV with ``path`` (a scan file, a folder of frames or a frame glob), ``subject``,
-    ``label`` and optional ``sample_id``, ``intensity``, ``task``. Relative paths are relative to
-    the manifest's folder."""
-    manifest = Path(manifest).resolve()
-    try:
-        m = pd.read_csv(manifest, dtype=str)
-    except Exception as e:
-        raise DatasetLayoutError(f"{manifest}: not a readable CSV manifest ({e})") from None
-    missing = {"path", "subject", "label"} - set(m.columns)
-    if missing:
-        raise DatasetLayoutError(f"{manifest}: missing required column(s) {sorted(missing)}")
-    c = _Collector(dataset, manifest.parent)
-    for i, row in m.iterrows():
-        where = f"{manifest.name} row {i + 2}"
-        p = manifest.parent / str(row["path"])
-        if any(ch in str(row["path"]) for ch in "*?["):
-            frames = sorted((Path(x) for x in glob.glob(str(p))), key=lambda f: (len(f.stem), f.stem))
-            seq, frames = (frames[0].parent if frames else p.parent), frames
-        elif p.is_dir():
-            seq, frames = (
-                p,
-                sorted(
-                    (f for f in p.iterdir() if f.suffix.lower() in (".wrl", ".obj", ".ply", ".bnt")),
-                    key=lambda f: (len(f.stem), f.stem),
-                ),
-            )
-        else:
-            seq, frames = p, None
-        if frames is not None and not frames:
-            c.quarantine(p, f"{where}: no frames found")
-            continue
-        if frames is None and not p.is_file():
-            c.quarantine(p, f"{where}: file not found")
-            continue
-        if frames is None and (why := _header_problem(p)):
-            c.quarantine(p, f"{where}: {why}")
-            continue
-        inten = row.get("intensity")
-        sid = row.get("sample_id") if isinstance(row.get("sample_id"), str) else f"{dataset}_{i:06d}"
-        c.add(
-            sid,
-            str(row["subject"]),
-            str(row["label"]).strip(),
-            seq,
-            frames,
-            intensity=int(inten) if isinstance(inten, str) and inten.strip() else None,
-            task=row.get("task") if isinstance(row.get("task"), str) else None,
-        )
+            sid = sample if sample.startswith(subj) else f"{subj}_{sample}"
+            c.add(sid, subj, classes[emo], seq, frames, origin=f"{table.name} row {i + 2}")
     return c.result()
 
 

@@ -52,3 +52,8 @@ def prompt_bank(label: str, micro: bool = False) -> list[str]:
     first = class_prompt(label, micro)
     rest = [p for p in cfg["prompt_bank"].get(label, []) if p != first]
     return [first, *rest]
+
+
+def prompts_for(labels: list[str], micro: bool = False) -> dict[str, list[str]]:
+    """label → its prompt bank (canonical prompt first): what ``FacetVLM.build_text_bank`` takes."""
+    return {lab: prompt_bank(lab, micro) for lab in labels}

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from facet_lib.data.face_model import (
     LANDMARKS,
@@ -39,6 +38,7 @@ from facet_lib.io.bnt import grid_to_mesh, write_bnt
 from facet_lib.io.landmarks import write_bnd, write_lm3
 from facet_lib.io.wrl import write_wrl
 from facet_lib.mesh import Mesh
+from facet_lib.progress import progress_bar
 
 ETHNICITIES = ("WH", "BL", "AE", "AM", "LA", "IN")
 
@@ -89,12 +89,12 @@ def _texture(ident: Identity, size: int = 128) -> Image.Image:
 def _run(tasks: list[tuple], fn: Callable, workers: int, desc: str) -> None:
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(tasks) < 4:
-        for t in tqdm(tasks, desc=desc, unit="file"):
+        for t in progress_bar(tasks, desc=desc, unit="file"):
             fn(*t)
         return
     with ProcessPoolExecutor(workers) as ex:
         futs = [ex.submit(fn, *t) for t in tasks]
-        for f in tqdm(futs, desc=desc, unit="file"):
+        for f in progress_bar(futs, desc=desc, unit="file"):
             f.result()
 
 
@@ -111,7 +111,8 @@ def _bu3dfe_one(root: str, subj: str, eth: str, code: str, inten: int, cfg: Synt
     write_wrl(d / f"{stem}.wrl", mesh, texture_url=f"{stem}.bmp")
     _texture(ident).save(d / f"{stem}.bmp")
     vid = np.argmin(((mesh.vertices[None] - lm[:, None].astype(np.float32)) ** 2).sum(-1), axis=1)
-    write_bnd(d / f"{stem}.bnd", vid, lm)
+    ok = np.isfinite(lm).all(axis=1)  # a landmark in a hole of a coarse grid is left out, not written as nan
+    write_bnd(d / f"{stem}.bnd", vid[ok], lm[ok])
 
 
 def generate_bu3dfe(root: str | Path, cfg: SynthConfig = SynthConfig()) -> Path:

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from facet_lib.eval.metrics import fold_rows  # noqa: E402
+
 
 def _save(fig, path: str | Path) -> Path:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +52,7 @@ def confusion_plot(cm: np.ndarray, labels: list[str], path: str | Path, title: s
 
 
 def per_fold_plot(table: pd.DataFrame, path: str | Path, title: str, chance: float | None = None) -> Path:
-    t = table[~table["fold"].isin(["mean", "std"])]
+    t = fold_rows(table)
     fig, ax = plt.subplots(figsize=(7, 3.5))
     modes = list(t["mode"].unique())
     width = 0.8 / len(modes)
@@ -72,10 +74,21 @@ def per_fold_plot(table: pd.DataFrame, path: str | Path, title: str, chance: flo
     return _save(fig, path)
 
 
-def ablation_heatmap(summary: pd.DataFrame, path: str | Path, title: str) -> Path:
-    """``summary``: rows = variants, columns = metrics (values in [0, 1])."""
+def ablation_heatmap(summary: pd.DataFrame, path: str | Path, title: str, reference: str | None = None) -> Path:
+    """``summary``: rows = variants, columns = metrics (values in [0, 1]). ``reference`` (e.g. ``"full"``):
+    show each variant's difference to that row instead of absolute values (diverging colours around 0)."""
+    values = summary.to_numpy(float)
+    if reference is not None:
+        if reference not in summary.index:
+            raise ValueError(f"ablation heatmap: reference variant '{reference}' is not a row of {list(summary.index)}")
+        values = values - summary.loc[reference].to_numpy(float)[None]
+        span = max(float(np.nanmax(np.abs(values))), 1e-6)
+        cmap, vmin, vmax, fmt = "RdBu", -span, span, "{:+.2f}"
+        title = f"{title} — difference to '{reference}'"
+    else:
+        cmap, vmin, vmax, fmt = "viridis", 0, 1, "{:.2f}"
     fig, ax = plt.subplots(figsize=(1.0 * summary.shape[1] + 3, 0.5 * summary.shape[0] + 1.5))
-    im = ax.imshow(summary.to_numpy(float), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    im = ax.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     ax.set(
         xticks=range(summary.shape[1]),
         yticks=range(summary.shape[0]),
@@ -86,6 +99,7 @@ def ablation_heatmap(summary: pd.DataFrame, path: str | Path, title: str) -> Pat
     plt.setp(ax.get_xticklabels(), rotation=40, ha="right")
     for i in range(summary.shape[0]):
         for j in range(summary.shape[1]):
-            ax.text(j, i, f"{summary.iat[i, j]:.2f}", ha="center", va="center", fontsize=7, color="white")
+            color = "white" if reference is None else "black"
+            ax.text(j, i, fmt.format(values[i, j]), ha="center", va="center", fontsize=7, color=color)
     fig.colorbar(im, ax=ax, fraction=0.046)
     return _save(fig, path)

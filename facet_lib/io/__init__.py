@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from facet_lib.errors import ScanFormatError
+from facet_lib.io.limits import DEFAULT_LIMITS, ParseLimits, check_mesh
 from facet_lib.mesh import Mesh, validate_mesh
+
+__all__ = ["SCAN_SUFFIXES", "ParseLimits", "read_scan", "read_trimesh"]
 
 SCAN_SUFFIXES = (".wrl", ".bnt", ".obj", ".ply")
 
@@ -41,17 +44,25 @@ def read_trimesh(path: str | Path) -> Mesh:
     return validate_mesh(mesh, p)
 
 
-def read_scan(path: str | Path) -> Mesh:
-    """Read any supported scan file by its suffix."""
+def read_scan(path: str | Path, limits: ParseLimits = DEFAULT_LIMITS) -> Mesh:
+    """Read any supported scan file by its suffix; ``limits`` bounds its size (see ``ParseLimits``).
+
+    VRML files are checked while their DEF/USE scene is expanded, before any copy is made; the other
+    formats are linear in the file size and are checked once read.
+    """
     suffix = Path(path).suffix.lower()
     if suffix == ".wrl":
         from facet_lib.io.wrl import read_wrl
 
-        return read_wrl(path)
+        return read_wrl(path, limits)
     if suffix == ".bnt":
         from facet_lib.io.bnt import read_bnt
 
-        return read_bnt(path)
+        mesh = read_bnt(path)
+        check_mesh(mesh, str(path), limits)
+        return mesh
     if suffix in (".obj", ".ply"):
-        return read_trimesh(path)
+        mesh = read_trimesh(path)
+        check_mesh(mesh, str(path), limits)
+        return mesh
     raise ScanFormatError(str(path), "suffix", f"one of {', '.join(SCAN_SUFFIXES)}", repr(suffix))

@@ -15,12 +15,27 @@ import numpy as np
 from facet_lib.errors import ScanFormatError
 
 
-def _read_labelled(path: str | Path, dims: int) -> tuple[np.ndarray, list[str]]:
+def _read_text(path: str | Path) -> str:
+    """A landmark file's text; binary or non-UTF-8 content is a ScanFormatError naming the file and byte."""
     p = str(path)
     try:
-        lines = Path(path).read_text(errors="replace").splitlines()
+        raw = Path(path).read_bytes()
     except OSError as e:
         raise ScanFormatError(p, "file", "a readable landmark file", str(e)) from None
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise ScanFormatError(p, f"byte {nul}", "a text landmark file", "binary data (a NUL byte)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScanFormatError(
+            p, f"byte {e.start}", "a UTF-8 text landmark file", f"byte 0x{raw[e.start]:02x}"
+        ) from None
+
+
+def _read_labelled(path: str | Path, dims: int) -> tuple[np.ndarray, list[str]]:
+    p = str(path)
+    lines = _read_text(path).splitlines()
     body = [(i + 1, ln.strip()) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
     if not body:
         raise ScanFormatError(p, "line 1", "a landmark count line such as '22 landmarks:'", "empty file")
@@ -66,7 +81,7 @@ def read_bnd(path: str | Path) -> np.ndarray:
     """BU-3DFE 83-point ``.bnd`` landmarks as (83, 3); the leading vertex index is dropped."""
     p = str(path)
     pts = []
-    for i, ln in enumerate(Path(path).read_text().splitlines()):
+    for i, ln in enumerate(_read_text(path).splitlines()):
         if not ln.strip():
             continue
         t = ln.split()

@@ -6,65 +6,73 @@ Format: ISO/IEC 14772-1:1997 (VRML97). The scans of BU-3DFE and BU-4DFE are VRML
 with ``appearance Appearance { texture ImageTexture { url "<name>.bmp" } }`` — sometimes inside a
 ``Transform`` and sometimes several Shapes per file. Commas are white space and ``#`` starts a
 comment (outside strings), as the standard says. ``DEF name``/``USE name`` share nodes.
+
+How it reads: a small grammar parser walks the node structure token by token on the raw bytes;
+every numeric list (``point``, ``coordIndex``, ``texCoordIndex``, ``color`` …) is handed to a
+compiled scanner (``vrml_numbers``) that reads it in one pass. Before any DEF/USE copy is made,
+the scene's expanded size (Shape instances, vertices, triangles, nesting depth) is counted once per
+distinct node and checked against ``ParseLimits``; a USE inside its own DEF (a cycle) is refused.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from facet_lib.errors import ScanFormatError
-from facet_lib.mesh import Mesh, fan_triangulate, validate_mesh
+from facet_lib.io.limits import DEFAULT_LIMITS, ParseLimits
+from facet_lib.io.vrml_numbers import scan_numbers
+from facet_lib.io.vrml_scene import Node, Scene, shape_texture_url
+from facet_lib.mesh import Mesh, validate_mesh
 
-_COMMENT_OR_STRING = re.compile(r'("(?:[^"\\]|\\.)*")|#[^\n]*')
-_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[{}\[\]]|[^\s{}\[\]"]+)')
+# white space, commas and comments, then one token: a string, a bracket/brace, or a word/number
+_TOKEN = re.compile(rb'(?:[\s,]++|#[^\n]*+)*+("(?:[^"\\]|\\.)*"|[{}\[\]]|[^\s,{}\[\]"#]+)')
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|[-+]?(?:nan|inf)$", re.I)
 _KEYWORD_VALUES = {"TRUE", "FALSE", "NULL"}
 
 
-@dataclass
-class Node:
-    type: str
-    fields: dict[str, object] = field(default_factory=dict)
-
-
 class _Parser:
-    def __init__(self, text: str, path: str):
-        self.text, self.path, self.pos = text, path, 0
+    def __init__(self, raw: bytes, path: str, limits: ParseLimits):
+        self.raw, self.buf, self.path, self.limits = raw, np.frombuffer(raw, np.uint8), path, limits
+        self.pos, self.depth, self.tokens = 0, 0, 0
         self.defs: dict[str, Node] = {}
+        self.open: set[int] = set()  # ids of DEF nodes whose body is being parsed
 
     # -- lexing -------------------------------------------------------------------------------
-    def _where(self, pos: int | None = None) -> str:
-        p = self.pos if pos is None else pos
-        return f"line {self.text.count(chr(10), 0, p) + 1}"
+    def where(self, pos: int | None = None) -> str:
+        lines = self.raw.count(b"\n", 0, self.pos if pos is None else pos)
+        return f"line {lines + 1}"
 
     def peek(self) -> str | None:
-        m = _TOKEN.match(self.text, self.pos)
-        return m.group(1) if m else None
+        m = _TOKEN.match(self.raw, self.pos)
+        return m.group(1).decode("utf-8", "replace") if m else None
 
     def next(self) -> str:
-        m = _TOKEN.match(self.text, self.pos)
+        m = _TOKEN.match(self.raw, self.pos)
         if not m:
-            raise ScanFormatError(self.path, self._where(), "more VRML tokens", "end of file")
+            raise ScanFormatError(self.path, self.where(), "more VRML tokens", "end of file")
+        self.tokens += 1
+        if self.tokens > self.limits.max_tokens:
+            lim = self.limits.max_tokens
+            raise ScanFormatError(
+                self.path, self.where(), f"at most {lim} tokens outside numeric lists (limit)", "more"
+            )
         self.pos = m.end()
-        return m.group(1)
+        return m.group(1).decode("utf-8", "replace")
 
     def expect(self, tok: str) -> None:
         start = self.pos
         got = self.next()
         if got != tok:
-            raise ScanFormatError(self.path, self._where(start), f"'{tok}'", repr(got))
+            raise ScanFormatError(self.path, self.where(start), f"'{tok}'", repr(got))
 
     # -- grammar ------------------------------------------------------------------------------
     def parse_file(self) -> list[Node]:
         nodes: list[Node] = []
         while self.peek() is not None:
-            tok = self.peek()
-            if tok == "ROUTE":  # ROUTE a.b TO c.d
+            if self.peek() == "ROUTE":  # ROUTE a.b TO c.d
                 for _ in range(4):
                     self.next()
                 continue
@@ -77,38 +85,56 @@ class _Parser:
         if tok == "USE":
             name = self.next()
             if name not in self.defs:
-                raise ScanFormatError(self.path, self._where(start), f"a DEF for USE {name}")
-            return self.defs[name]
+                raise ScanFormatError(self.path, self.where(start), f"a DEF for USE {name}")
+            node = self.defs[name]
+            if id(node) in self.open:
+                raise ScanFormatError(self.path, self.where(start), f"no USE {name} inside its own DEF", "a cycle")
+            if self.depth + node.height > self.limits.max_depth:
+                lim = self.limits.max_depth
+                raise ScanFormatError(
+                    self.path, self.where(start), f"nodes nested at most {lim} deep (limit)", f"USE {name}"
+                )
+            return node
         name = None
         if tok == "DEF":
             name, tok = self.next(), self.next()
         if not re.match(r"[A-Za-z_]", tok):
-            raise ScanFormatError(self.path, self._where(start), "a node type", repr(tok))
+            raise ScanFormatError(self.path, self.where(start), "a node type", repr(tok))
+        if self.depth >= self.limits.max_depth:
+            lim = self.limits.max_depth
+            raise ScanFormatError(self.path, self.where(start), f"nodes nested at most {lim} deep (limit)", tok)
         node = Node(tok)
         if name:
             self.defs[name] = node
+            self.open.add(id(node))
+        self.depth += 1
         self.expect("{")
         while True:
             t = self.peek()
             if t is None:
-                raise ScanFormatError(self.path, self._where(), f"'}}' closing {node.type}", "end of file")
+                raise ScanFormatError(self.path, self.where(), f"'}}' closing {node.type}", "end of file")
             if t == "}":
                 self.next()
+                self.depth -= 1
+                self.open.discard(id(node))
                 return node
             fname = self.next()
-            node.fields[fname] = self.parse_value()
+            value = node.fields[fname] = self.parse_value()
+            for kid in value if isinstance(value, list) else [value]:
+                if isinstance(kid, Node):
+                    node.height = max(node.height, kid.height + 1)
 
     def _is_node_start(self, tok: str) -> bool:
         if tok in ("DEF", "USE"):
             return True
-        m = _TOKEN.match(self.text, self.pos)
-        after = _TOKEN.match(self.text, m.end()) if m else None
-        return bool(re.match(r"[A-Za-z_]", tok)) and after is not None and after.group(1) == "{"
+        m = _TOKEN.match(self.raw, self.pos)
+        after = _TOKEN.match(self.raw, m.end()) if m else None
+        return bool(re.match(r"[A-Za-z_]", tok)) and after is not None and after.group(1) == b"{"
 
     def parse_value(self) -> object:
         tok = self.peek()
         if tok is None:
-            raise ScanFormatError(self.path, self._where(), "a field value", "end of file")
+            raise ScanFormatError(self.path, self.where(), "a field value", "end of file")
         if tok == "[":
             return self.parse_list()
         if self._is_node_start(tok):
@@ -120,183 +146,73 @@ class _Parser:
                 break
             values.append(self.next())
         if not values:
-            raise ScanFormatError(self.path, self._where(), "a field value", repr(tok))
+            raise ScanFormatError(self.path, self.where(), "a field value", repr(tok))
         return values
 
     def parse_list(self) -> object:
         start = self.pos
         self.expect("[")
-        end = self.text.find("]", self.pos)
-        if end < 0:
-            raise ScanFormatError(self.path, self._where(start), "']' closing the list", "end of file")
-        body = self.text[self.pos : end]
-        if "{" not in body and '"' not in body:  # fast path: a numeric array, parsed in C
-            self.pos = end + 1
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("error", DeprecationWarning)  # numpy warns on bad text
-                    return np.fromstring(body, sep=" ")
-            except (ValueError, DeprecationWarning):
-                bad = next((t for t in body.split() if not _NUMBER.match(t)), "?")
-                raise ScanFormatError(self.path, self._where(start), "numbers in the list", repr(bad)) from None
+        first = self.peek()
+        if first is None:
+            raise ScanFormatError(self.path, self.where(start), "']' closing the list", "end of file")
+        if not (first.startswith('"') or re.match(r"[A-Za-z_]", first)) or _NUMBER.match(first):
+            # not strings or nodes: a numeric array, read in bulk by compiled code
+            arr, self.pos = scan_numbers(self.raw, self.buf, self.pos, self.path, self.where)
+            return arr
+        if self.raw.find(b"]", self.pos) < 0:  # report the unclosed list, not the node cut inside it
+            raise ScanFormatError(self.path, self.where(start), "']' closing the list", "end of file")
         items: list[object] = []
         while self.peek() != "]":
             t = self.peek()
             if t is None:
-                raise ScanFormatError(self.path, self._where(start), "']' closing the list", "end of file")
-            if t.startswith('"'):
-                items.append(self.next())
-            else:
-                items.append(self.parse_node())
+                raise ScanFormatError(self.path, self.where(start), "']' closing the list", "end of file")
+            items.append(self.next() if t.startswith('"') else self.parse_node())
         self.next()
         return items
 
 
-def _as_array(v: object, path: str, where: str, width: int) -> np.ndarray:
-    if isinstance(v, list):
-        try:
-            v = np.array([float(x) for x in v], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ScanFormatError(path, where, "a numeric list") from None
-    arr = np.asarray(v, dtype=np.float64)
-    if arr.size % width:
-        raise ScanFormatError(path, where, f"a multiple of {width} numbers", f"{arr.size}")
-    return arr.reshape(-1, width)
+def read_wrl(path: str | Path, limits: ParseLimits = DEFAULT_LIMITS) -> Mesh:
+    """Read every IndexedFaceSet of a VRML 2.0 file into one triangle Mesh (mm, as stored).
 
-
-def _transform(node: Node, path: str) -> np.ndarray:
-    """4×4 matrix of a Transform node (translation · rotation · scale; centre ignored if absent)."""
-    m = np.eye(4)
-    f = node.fields
-    t = _as_array(f.get("translation", ["0", "0", "0"]), path, "Transform.translation", 3)[0]
-    s = _as_array(f.get("scale", ["1", "1", "1"]), path, "Transform.scale", 3)[0]
-    r = _as_array(f.get("rotation", ["0", "0", "1", "0"]), path, "Transform.rotation", 4)[0]
-    axis, ang = r[:3], r[3]
-    n = np.linalg.norm(axis)
-    rot = np.eye(3)
-    if n > 0 and ang != 0:
-        x, y, z = axis / n
-        c, sn, C = np.cos(ang), np.sin(ang), 1 - np.cos(ang)
-        rot = np.array(
-            [
-                [x * x * C + c, x * y * C - z * sn, x * z * C + y * sn],
-                [y * x * C + z * sn, y * y * C + c, y * z * C - x * sn],
-                [z * x * C - y * sn, z * y * C + x * sn, z * z * C + c],
-            ]
-        )
-    m[:3, :3] = rot @ np.diag(s)
-    m[:3, 3] = t
-    return m
-
-
-def _collect_shapes(nodes: list[Node], mat: np.ndarray, out: list[tuple[Node, np.ndarray]], path: str):
-    for node in nodes:
-        if not isinstance(node, Node):
-            continue
-        if node.type == "Shape":
-            out.append((node, mat))
-        elif node.type in ("Transform", "Group", "Collision", "Anchor", "Billboard", "LOD", "Switch"):
-            m = mat @ _transform(node, path) if node.type == "Transform" else mat
-            kids = node.fields.get("children", node.fields.get("level", node.fields.get("choice", [])))
-            _collect_shapes(kids if isinstance(kids, list) else [kids], m, out, path)
-
-
-def _texture_url(shape: Node) -> str | None:
-    app = shape.fields.get("appearance")
-    tex = app.fields.get("texture") if isinstance(app, Node) else None
-    if isinstance(tex, Node) and tex.type == "ImageTexture":
-        url = tex.fields.get("url")
-        if isinstance(url, list) and url:
-            return str(url[0]).strip('"')
-    return None
-
-
-def _strip_comments(text: str) -> str:
-    """Remove ``#`` comments outside strings; only lines holding a '#' pay for the regex."""
-    lines = text.split("\n")
-    for i, ln in enumerate(lines):
-        if "#" in ln:
-            lines[i] = _COMMENT_OR_STRING.sub(lambda m: m.group(1) or "", ln)
-    return "\n".join(lines)
-
-
-def read_wrl(path: str | Path) -> Mesh:
-    """Read every IndexedFaceSet of a VRML 2.0 file into one triangle Mesh (mm, as stored)."""
+    ``limits`` bounds nesting depth, DEF/USE expansion, vertices and faces (``ScanFormatError``
+    naming the file and the limit); servers reading untrusted files pass their own.
+    """
     path = Path(path)
     p = str(path)
     try:
         raw = path.read_bytes()
     except OSError as e:
         raise ScanFormatError(p, "file", "a readable file", str(e)) from None
-    text = raw.decode("utf-8", errors="replace")
-    if not text.startswith("#VRML V2.0"):
-        raise ScanFormatError(p, "header", "'#VRML V2.0 utf8'", repr(text[:20]))
-    text = _strip_comments(text).replace(",", " ")
-    parser = _Parser(text, p)
-    shapes: list[tuple[Node, np.ndarray]] = []
-    _collect_shapes(parser.parse_file(), np.eye(4), shapes, p)
+    if not raw.startswith(b"#VRML V2.0"):
+        raise ScanFormatError(p, "header", "'#VRML V2.0 utf8'", repr(raw[:20].decode("utf-8", "replace")))
+    nodes = _Parser(raw, p, limits).parse_file()
+    scene = Scene(p, limits)
+    scene.check(nodes)  # refuses oversized expansions before any copy is made
+    shapes: list[tuple[Node, np.ndarray | None]] = []
+    scene.shapes(nodes, None, shapes)
 
     verts, faces, uvs, cols = [], [], [], []
     texture: str | None = None
     offset = 0
     for shape, mat in shapes:
-        geo = shape.fields.get("geometry")
-        if not isinstance(geo, Node) or geo.type != "IndexedFaceSet":
+        g = scene.geometry(shape)
+        if g is None:
             continue
-        coord = geo.fields.get("coord")
-        if not isinstance(coord, Node):
-            raise ScanFormatError(p, "IndexedFaceSet.coord", "a Coordinate node")
-        pts = _as_array(coord.fields.get("point", []), p, "Coordinate.point", 3)
-        pts = pts @ mat[:3, :3].T + mat[:3, 3]
-        if "coordIndex" not in geo.fields:
-            raise ScanFormatError(p, "IndexedFaceSet", "a coordIndex field")
-        cidx = np.asarray(geo.fields["coordIndex"], dtype=np.float64).ravel()
-        if cidx.size and not np.all(cidx == np.round(cidx)):
-            raise ScanFormatError(p, "coordIndex", "integer indices")
-        cidx = cidx.astype(np.int64)
-        bad = (cidx < -1) | (cidx >= len(pts))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ScanFormatError(p, f"coordIndex[{i}]", f"an index in [0, {len(pts) - 1}] or -1", str(cidx[i]))
-        tris = fan_triangulate(cidx)
-        uv = None
-        tc = geo.fields.get("texCoord")
-        if isinstance(tc, Node):
-            tpts = _as_array(tc.fields.get("point", []), p, "TextureCoordinate.point", 2)
-            tidx = geo.fields.get("texCoordIndex")
-            uv = np.zeros((len(pts), 2))
-            if tidx is None:  # per the standard: coordIndex indexes the texture coordinates too
-                if len(tpts) < len(pts):
-                    raise ScanFormatError(
-                        p, "TextureCoordinate.point", f">= {len(pts)} points without texCoordIndex", str(len(tpts))
-                    )
-                uv = tpts[: len(pts)]
-            else:
-                tidx = np.asarray(tidx, dtype=np.float64).astype(np.int64).ravel()
-                if tidx.shape != cidx.shape:
-                    raise ScanFormatError(p, "texCoordIndex", f"{cidx.size} entries like coordIndex", str(tidx.size))
-                if tidx.max(initial=-1) >= len(tpts):
-                    raise ScanFormatError(p, "texCoordIndex", f"indices < {len(tpts)}", str(tidx.max()))
-                corner = cidx >= 0
-                # Per-corner UVs collapse to per-vertex ones (a seam vertex keeps its last UV).
-                uv[cidx[corner]] = tpts[tidx[corner]]
-            url = _texture_url(shape)
-            texture = texture or url
-        col = geo.fields.get("color")
-        if isinstance(col, Node):
-            c = _as_array(col.fields.get("color", []), p, "Color.color", 3)
-            if len(c) == len(pts):
-                cols.append(np.clip(c * 255 + 0.5, 0, 255).astype(np.uint8))
+        pts = g.points if mat is None else g.points @ mat[:3, :3].T + mat[:3, 3]
+        if g.uv is not None:
+            texture = texture or shape_texture_url(shape)
+        if g.colors is not None:
+            cols.append(g.colors)
         verts.append(pts)
-        faces.append(tris + offset)
-        uvs.append(uv)
+        faces.append(g.tris + offset if offset else g.tris)
+        uvs.append(g.uv)
         offset += len(pts)
 
     if not verts:
         raise ScanFormatError(p, "scene", "at least one Shape with an IndexedFaceSet", "none")
     mesh = Mesh(
-        vertices=np.concatenate(verts).astype(np.float32),
-        faces=np.concatenate(faces).astype(np.int64),
+        vertices=np.concatenate(verts).astype(np.float32) if len(verts) > 1 else verts[0].astype(np.float32),
+        faces=np.concatenate(faces) if len(faces) > 1 else faces[0],
         source=p,
     )
     if all(u is not None for u in uvs):

@@ -8,6 +8,7 @@ text prompts are embedded in. The lower ``L − k`` blocks can be run once and c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from torch import nn
 from facet_lib.errors import ConfigError
 
 TINY = "facet-tiny"
+RANDOM_WEIGHTS = "random (untrained)"
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -33,23 +35,31 @@ def create_clip(
     pretrained: str | None = None,
     checkpoint: str | None = None,
     cache_dir: str | Path = "~/.cache/facet_vlm",
+    fetch: Callable[[str, Path], Path] | None = None,
 ) -> tuple[nn.Module, str]:
     """An open_clip model and a description of its weights.
 
-    ``pretrained``: an open_clip tag (e.g. ``openai``; needs internet). ``checkpoint``: a local or
-    ``s3://`` state-dict / safetensors file. Neither: random weights — reported as such everywhere.
+    ``pretrained``: an open_clip tag (e.g. ``openai``; needs internet). ``checkpoint``: a local
+    state-dict / safetensors file, or a remote one (``s3://``) that ``fetch(uri, cache_dir)`` turns into
+    a local path (e.g. ``facet_lib.storage.local_path``; models/ does not import storage).
+    Neither: random weights — reported as such everywhere.
     """
     register_configs()
     if model_name not in open_clip.list_models():
         raise ConfigError(f"unknown open_clip model '{model_name}'")
     if pretrained and checkpoint:
         raise ConfigError("give either a pretrained tag or a checkpoint path, not both")
-    weights = "random (untrained)"
+    weights = RANDOM_WEIGHTS
     source = None
     if checkpoint:
-        from facet_lib.storage import local_path
-
-        source = str(local_path(checkpoint, Path(cache_dir).expanduser()))
+        if fetch is not None:
+            source = str(fetch(checkpoint, Path(cache_dir).expanduser()))
+        elif "://" in str(checkpoint):
+            raise ConfigError(f"checkpoint {checkpoint}: a remote checkpoint needs a fetch function")
+        elif not Path(checkpoint).exists():
+            raise ConfigError(f"checkpoint {checkpoint}: no such file")
+        else:
+            source = str(checkpoint)
         weights = f"checkpoint {checkpoint}"
     elif pretrained:
         source = pretrained

@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facet_lib.data.labels import prompt_bank
+from facet_lib.config import ModelConfig
 from facet_lib.errors import ConfigError
 from facet_lib.losses import LogitScale
-from facet_lib.models.backbone import TextEncoder, VisualTokens, create_clip
-from facet_lib.models.facet import FacetHead, HeadConfig
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """clip_model: an open_clip name (``ViT-B-16`` for the paper, ``facet-tiny`` for CPU tests).
-    pretrained / checkpoint: open_clip tag or local/s3:// weights (neither: random weights).
-    unfreeze_top: top visual blocks trained after ``freeze_epochs`` (the rest is frozen and cached).
-    views: which rendered views the model sees (single-view ablations use one)."""
-
-    clip_model: str = "ViT-B-16"
-    pretrained: str | None = None
-    checkpoint: str | None = None
-    unfreeze_top: int = 2
-    cvsa: bool = True
-    cvsa_depth: int = 1
-    cvsa_heads: int = 8
-    cvsa_mlp: bool = False
-    mtgf: bool = True
-    views: tuple[int, ...] = (0, 1, 2)
-    micro: bool = False  # 4DME prompts: "a face with [CLS] micro expression"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from facet_lib.models.backbone import RANDOM_WEIGHTS, TextEncoder, VisualTokens, create_clip
+from facet_lib.models.facet import FacetHead
 
 
 @dataclass
@@ -69,31 +46,21 @@ class TextBank:
 
 
 class FacetVLM(nn.Module):
-    def __init__(self, cfg: ModelConfig, clip: nn.Module | None = None, weights: str | None = None):
+    def __init__(self, cfg: ModelConfig, clip: nn.Module | None = None, weights: str | None = None, fetch=None):
+        """``fetch(uri, cache_dir) → local path`` resolves a remote ``checkpoint`` (see ``create_clip``)."""
         super().__init__()
         self.cfg = cfg
         if clip is None:
-            clip, weights = create_clip(cfg.clip_model, cfg.pretrained, cfg.checkpoint)
+            clip, weights = create_clip(cfg.clip_model, cfg.pretrained, cfg.checkpoint, fetch=fetch)
         self.clip = clip
-        self.weights = weights or "random (untrained)"
+        self.weights = weights or RANDOM_WEIGHTS
         for p in self.clip.parameters():
             p.requires_grad_(False)
         self.visual = VisualTokens(self.clip.visual, cfg.unfreeze_top)
         self.text = TextEncoder(self.clip, cfg.clip_model)
         if any(v < 0 or v > 2 for v in cfg.views) or not cfg.views:
             raise ConfigError(f"views must be a non-empty subset of (0, 1, 2), got {cfg.views}")
-        self.head = FacetHead(
-            HeadConfig(
-                dim=self.visual.token_dim,
-                n_tokens=self.visual.n_patches,
-                n_views=3,
-                cvsa=cfg.cvsa,
-                cvsa_depth=cfg.cvsa_depth,
-                cvsa_heads=cfg.cvsa_heads,
-                cvsa_mlp=cfg.cvsa_mlp,
-                mtgf=cfg.mtgf,
-            )
-        )
+        self.head = FacetHead(cfg.head, dim=self.visual.token_dim, n_tokens=self.visual.n_patches, n_views=3)
         self.logit_scale = LogitScale()
 
     # -- parameters ------------------------------------------------------------------------------
@@ -104,17 +71,34 @@ class FacetVLM(nn.Module):
         for p in self.backbone_trainable():
             p.requires_grad_(on)
 
+    def weights_state(self, trainable_only: bool = False) -> dict[str, torch.Tensor]:
+        """CPU copies of the weights: all of them (a bundle), or what a fold trains (``trainable_only``:
+        the head, the temperature and the top visual blocks)."""
+        if trainable_only:
+            ids = {id(p) for p in self.backbone_trainable()}
+            clip = {k: p for k, p in self.clip.named_parameters() if id(p) in ids}
+        else:
+            clip = self.clip.state_dict()
+        state = {f"clip.{k}": v for k, v in clip.items()}
+        state |= {f"head.{k}": v for k, v in self.head.state_dict().items()}
+        state |= {f"logit_scale.{k}": v for k, v in self.logit_scale.state_dict().items()}
+        return {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
+
     # -- text ------------------------------------------------------------------------------------
-    def build_text_bank(self, labels: list[str], prompts: dict[str, list[str]] | None = None) -> TextBank:
-        """Encode every label's prompts once (frozen text encoder)."""
-        all_p, all_l, cls = [], [], []
+    def build_text_bank(self, labels: list[str], prompts: dict[str, list[str]]) -> TextBank:
+        """Encode every label's prompts once (frozen text encoder). ``prompts``: label → its prompts, the
+        first being the canonical one (``facet_lib.data.labels.prompts_for(labels, micro=cfg.micro)``)."""
+        missing = [lab for lab in labels if not prompts.get(lab)]
+        if missing:
+            raise ConfigError(f"no prompts given for label(s) {missing}")
+        all_p, all_l, cls, flat = [], [], [], []
         for i, lab in enumerate(labels):
-            ps = (prompts or {}).get(lab) or prompt_bank(lab, micro=self.cfg.micro)
+            ps = list(prompts[lab])
             emb = self.text(ps)
-            cls.append(F.normalize(emb.mean(0), dim=-1))
+            cls.append(F.normalize(emb.mean(0), dim=-1))  # eq. 7: the label's prompts averaged
             all_p.append(emb)
             all_l += [i] * len(ps)
-        flat = [p for lab in labels for p in ((prompts or {}).get(lab) or prompt_bank(lab, micro=self.cfg.micro))]
+            flat += ps
         return TextBank(list(labels), torch.stack(cls), torch.cat(all_p), torch.tensor(all_l), flat)
 
     # -- image -----------------------------------------------------------------------------------
@@ -139,7 +123,7 @@ class FacetVLM(nn.Module):
         class_conditional: MTGF is queried with each class's own prompt and that fused embedding is
         compared with that prompt. label_free: one query, the mean prompt, for every class."""
         b = tokens.shape[0]
-        if mode == "class_conditional" and self.cfg.mtgf:
+        if mode == "class_conditional" and self.cfg.head.mtgf:
             out = self.fuse(tokens, class_embeds[None].expand(b, -1, -1))
             sims = (out["image_embed"] * class_embeds[None]).sum(-1)
         elif mode in ("class_conditional", "label_free"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from facet_lib.config import RenderConfig
 from facet_lib.mesh import Mesh
-from facet_lib.render.config import RenderConfig
 
 
 def render_views(mesh: Mesh, cfg: RenderConfig, center: np.ndarray | None = None) -> np.ndarray:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from facet_lib.config import RenderConfig
 from facet_lib.errors import ScanFormatError
 from facet_lib.mesh import Mesh
-from facet_lib.render.config import RenderConfig
 
 
 def nose_tip(mesh: Mesh) -> np.ndarray:

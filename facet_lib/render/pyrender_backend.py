@@ -11,8 +11,8 @@ import threading
 
 import numpy as np
 
+from facet_lib.config import RenderConfig
 from facet_lib.mesh import Mesh
-from facet_lib.render.config import RenderConfig
 from facet_lib.render.geometry import normalized_vertices, prepare_views, vertex_normals, yaw_matrix
 
 _local = threading.local()

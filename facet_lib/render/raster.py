@@ -13,17 +13,23 @@ import numba
 import numpy as np
 from PIL import Image
 
+from facet_lib.config import RenderConfig
+from facet_lib.errors import ScanFormatError
 from facet_lib.mesh import Mesh
-from facet_lib.render.config import RenderConfig
 from facet_lib.render.geometry import prepare_views, require_texture
+
+MAX_RASTER_WORK = 64  # pixel tests per output pixel and view; a scan needs about 1 (one-pixel triangles)
 
 
 @numba.njit(cache=True, nogil=True)
-def rasterize(pix: np.ndarray, faces: np.ndarray, size: int, cull: bool):
+def rasterize(pix: np.ndarray, faces: np.ndarray, size: int, cull: bool, max_work: int):
     """Rasterise triangles given in pixel coordinates (x, y down, depth; larger depth = nearer).
 
-    Returns the face index per pixel (-1 background) and the barycentric weights of vertices 0 and 1.
+    Returns the face index per pixel (-1 background), the barycentric weights of vertices 0 and 1,
+    and the work done (pixel tests: clipped bounding-box areas). Stops as soon as the work would
+    exceed ``max_work`` (then the returned work is above it and the image is incomplete).
     """
+    work = 0
     zbuf = np.full((size, size), -np.inf)
     tri = np.full((size, size), -1, np.int64)
     b0 = np.zeros((size, size))
@@ -41,6 +47,10 @@ def rasterize(pix: np.ndarray, faces: np.ndarray, size: int, cull: bool):
         xmax = min(int(np.floor(max(x0, x1, x2) - 0.5)), size - 1)
         ymin = max(int(np.ceil(min(y0, y1, y2) - 0.5)), 0)
         ymax = min(int(np.floor(max(y0, y1, y2) - 0.5)), size - 1)
+        if xmax >= xmin and ymax >= ymin:
+            work += (xmax - xmin + 1) * (ymax - ymin + 1)
+            if work > max_work:
+                return tri, b0, b1, work
         inv = 1.0 / area
         for yy in range(ymin, ymax + 1):
             cy = yy + 0.5
@@ -57,7 +67,7 @@ def rasterize(pix: np.ndarray, faces: np.ndarray, size: int, cull: bool):
                     tri[yy, xx] = f
                     b0[yy, xx] = w0
                     b1[yy, xx] = w1
-    return tri, b0, b1
+    return tri, b0, b1, work
 
 
 def _texture(mesh: Mesh) -> np.ndarray:
@@ -94,7 +104,15 @@ def render_fast(mesh: Mesh, cfg: RenderConfig, center: np.ndarray | None = None)
     tex = _texture(mesh) if cfg.mode == "texture" else None
     out = np.zeros((len(cfg.yaws), cfg.size, cfg.size, 3), np.uint8)
     for k, (pix, attr) in enumerate(prepare_views(mesh, cfg, center)):
-        tri, b0, b1 = rasterize(pix, faces, cfg.size, cfg.cull_backfaces)
+        budget = MAX_RASTER_WORK * cfg.size**2
+        tri, b0, b1, work = rasterize(pix, faces, cfg.size, cfg.cull_backfaces, budget)
+        if work > budget:  # e.g. thousands of full-frame triangles: refuse instead of stalling a worker
+            raise ScanFormatError(
+                mesh.source or "<mesh>",
+                f"view {k}",
+                f"at most {MAX_RASTER_WORK} pixel tests per output pixel to rasterise (limit)",
+                f"more, from {mesh.n_faces} triangles covering the frame many times over",
+            )
         attr = np.ascontiguousarray(attr)
         if tex is None:
             interpolate(attr, faces, tri, b0, b1, out[k], 255.0, 0.5)

@@ -1,3 +1,4 @@
 from facet_lib.serving.server import main
 
-main()
+if __name__ == "__main__":  # render workers are spawned: they must not start a server on import
+    main()

@@ -9,8 +9,9 @@ import numpy as np
 
 
 class MicroBatcher:
-    """Collects samples from concurrent requests for at most ``max_wait_ms`` (or until ``max_batch``
-    samples), runs ``fn`` once on the stacked batch in a worker thread, and hands each caller its rows."""
+    """Runs ``fn`` once on the stacked samples of concurrent requests in a worker thread and hands each
+    caller its rows. A batch takes what queued up while the previous one ran (up to ``max_batch``
+    samples), then waits at most ``max_wait_ms`` for more: with 0 a lone caller never waits."""
 
     def __init__(self, fn: Callable[[np.ndarray], list], max_batch: int = 16, max_wait_ms: float = 5.0):
         self.fn, self.max_batch, self.max_wait = fn, max_batch, max_wait_ms / 1000
@@ -33,6 +34,9 @@ class MicroBatcher:
         while True:
             items = [await self.queue.get()]
             n = len(items[0][0])
+            while n < self.max_batch and not self.queue.empty():  # what queued up during the last batch
+                items.append(self.queue.get_nowait())
+                n += len(items[-1][0])
             deadline = loop.time() + self.max_wait
             while n < self.max_batch:
                 timeout = deadline - loop.time()

@@ -1,7 +1,13 @@
 """Deploy a registered model version: a KServe InferenceService on a cluster, or a local server.
 
-The InferenceService is built here once (``inference_service``); ``manifests/`` holds the same shape
-for kustomize users, and the tests validate both against KServe's CRD schema.
+``inference_service`` is the one builder of the InferenceService: the pipeline's deploy step calls it
+and ``manifests/base/inferenceservice.yaml`` is generated from it (``python -m facet_lib.serving.deploy
+manifests/base/inferenceservice.yaml``; a test checks that the committed file matches). It uses
+KServe's own model download: the concrete version's prefix goes into ``STORAGE_URI``, KServe's storage
+initializer downloads it into ``/mnt/models`` with the S3 credentials of the annotated service
+account, and the predictor reads that folder. The deploy step pins the concrete version and its digest
+(never an alias), so a promotion changes the spec, creates a Knative revision and makes
+``canaryTrafficPercent`` real.
 """
 
 from __future__ import annotations
@@ -15,80 +21,135 @@ import time
 from pathlib import Path
 
 from facet_lib.errors import FacetError
+from facet_lib.serving.options import LIVENESS_PATH, READINESS_PATH
 
-SERVE_IMAGE = os.environ.get(
-    "FACET_SERVE_IMAGE",
-    f"{os.environ.get('FACET_IMAGE_PREFIX', 'ghcr.io/facet-vlm-ops')}/facet-serve:"
-    f"{os.environ.get('FACET_IMAGE_TAG', '0.1.0')}",
-)
+CONTAINER = "kserve-container"
+MODEL_DIR = "/mnt/models"  # where KServe's storage initializer puts STORAGE_URI's objects
+PORT = 8080
+UID = 1000  # the serve image's user
+LIVE_PATH = LIVENESS_PATH  # 200 while the process serves, independent of model readiness
+BASE_MODEL_URI = "s3://facet-models/registry/facet-vlm/v0001"  # the model reference of the base manifest
 
 
 class DeployError(FacetError):
     """Deployment failed or did not become ready in time."""
 
 
+def security_context() -> tuple[dict, dict]:
+    """(pod, container) securityContext: non-root, read-only root filesystem, no capabilities, no
+    privilege escalation, the runtime's default seccomp profile. Writable paths come from volumes."""
+    pod = {
+        "runAsNonRoot": True,
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "fsGroup": UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    container = {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    return pod, container
+
+
 def inference_service(
     name: str,
-    namespace: str,
+    namespace: str | None,
     storage_uri: str,
-    image: str = SERVE_IMAGE,
+    image: str,
+    digest: str = "",
     service_account: str = "facet-s3",
     gpu: int = 1,
     canary_percent: int = 0,
     min_replicas: int = 1,
     max_replicas: int = 2,
 ) -> dict:
-    """A KServe v1beta1 InferenceService running the custom FACET predictor on a GPU node."""
+    """A KServe v1beta1 InferenceService running the FACET predictor on ``storage_uri`` (a concrete
+    registered version's prefix, downloaded by KServe's storage initializer into /mnt/models)."""
+    if "@" in storage_uri:
+        raise DeployError(f"{storage_uri}: pin a concrete version (…/vNNNN), not an alias")
     resources = {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "16Gi"}}
     if gpu:
         resources["requests"]["nvidia.com/gpu"] = str(gpu)
         resources["limits"]["nvidia.com/gpu"] = str(gpu)
+    pod_security, container_security = security_context()
+    container = {
+        "name": CONTAINER,
+        "image": image,
+        # $(VAR) is expanded by Kubernetes from env, so an overlay patches the device by name; the server
+        # refuses a bundle whose digest differs from FACET_MODEL_DIGEST (empty: no check)
+        "args": ["--model", MODEL_DIR, "--model_name", name, "--host", "0.0.0.0", "--http_port", str(PORT)]
+        + ["--device", "$(FACET_DEVICE)", "--digest", "$(FACET_MODEL_DIGEST)"],
+        "env": [
+            {"name": "STORAGE_URI", "value": storage_uri},  # KServe: storage initializer → /mnt/models
+            {"name": "FACET_MODEL_DIGEST", "value": digest},  # the registry's digest of that version
+            {"name": "FACET_DEVICE", "value": "cuda" if gpu else "cpu"},
+            {"name": "HOME", "value": "/tmp"},  # the root filesystem is read-only
+        ],
+        "ports": [{"containerPort": PORT, "protocol": "TCP"}],
+        "resources": resources,
+        "readinessProbe": {
+            "httpGet": {"path": READINESS_PATH.format(name=name), "port": PORT},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 10,
+        },
+        # model loading happens before the server listens: allow up to 10 min, then restart a hung server
+        "startupProbe": {"httpGet": {"path": LIVE_PATH, "port": PORT}, "periodSeconds": 10, "failureThreshold": 60},
+        "livenessProbe": {
+            "httpGet": {"path": LIVE_PATH, "port": PORT},
+            "periodSeconds": 15,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "securityContext": container_security,
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
     predictor: dict = {
         "serviceAccountName": service_account,
         "minReplicas": min_replicas,
         "maxReplicas": max_replicas,
-        "containers": [
-            {
-                "name": "kserve-container",
-                "image": image,
-                "args": [
-                    "--model",
-                    storage_uri,
-                    "--model_name",
-                    name,
-                    "--host",
-                    "0.0.0.0",
-                    "--http_port",
-                    "8080",
-                    "--device",
-                    "cuda" if gpu else "cpu",
-                ],
-                "ports": [{"containerPort": 8080, "protocol": "TCP"}],
-                "resources": resources,
-                "readinessProbe": {
-                    "httpGet": {"path": f"/v2/models/{name}/ready", "port": 8080},
-                    "initialDelaySeconds": 10,
-                    "periodSeconds": 10,
-                },
-            }
-        ],
+        "securityContext": pod_security,
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
     }
     if gpu:
         predictor["nodeSelector"] = {"nvidia.com/gpu.present": "true"}
         predictor["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     if canary_percent:
         predictor["canaryTrafficPercent"] = int(canary_percent)
+    metadata = {
+        "name": name,
+        "annotations": {"serving.kserve.io/deploymentMode": "Serverless"},
+        "labels": {"app.kubernetes.io/part-of": "facet-vlm"},
+    }
+    if namespace:
+        metadata["namespace"] = namespace
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "annotations": {"serving.kserve.io/deploymentMode": "Serverless"},
-            "labels": {"app.kubernetes.io/part-of": "facet-vlm"},
-        },
+        "metadata": metadata,
         "spec": {"predictor": predictor},
     }
+
+
+HEADER = """\
+# GENERATED by facet_lib.serving.deploy.inference_service(), the builder the pipeline's deploy step uses:
+#   python -m facet_lib.serving.deploy manifests/base/inferenceservice.yaml
+# Do not edit by hand (a test compares this file with the generated one, apart from the model reference).
+# The model reference: STORAGE_URI = a concrete registered version's prefix (…/vNNNN, never an alias) and
+# FACET_MODEL_DIGEST = its digest (`facet-vlm registry show …/vNNNN`); set both with a kustomize patch.
+# The image "facet-serve" is replaced by the kustomization's `images:` entry.
+"""
+
+
+def base_manifest() -> str:
+    """The YAML text of manifests/base/inferenceservice.yaml."""
+    import yaml
+
+    obj = inference_service("facet-vlm", None, BASE_MODEL_URI, "facet-serve")
+    return HEADER + yaml.safe_dump(obj, sort_keys=False, width=120)
 
 
 def deploy_kserve(isvc: dict, timeout_s: int = 900, client=None) -> str:
@@ -102,7 +163,14 @@ def deploy_kserve(isvc: dict, timeout_s: int = 900, client=None) -> str:
         exists = True
     except Exception:
         exists = False
-    (client.patch if exists else client.create)(*([name, isvc] if exists else [isvc]), namespace=ns)
+    if exists:
+        pred = isvc["spec"]["predictor"]
+        if "canaryTrafficPercent" not in pred:
+            # a merge patch cannot remove a field: an earlier canary split would stay; 100 = all to the latest
+            isvc = {**isvc, "spec": {**isvc["spec"], "predictor": {**pred, "canaryTrafficPercent": 100}}}
+        client.patch(name, isvc, namespace=ns)
+    else:
+        client.create(isvc, namespace=ns)
     client.wait_isvc_ready(name, namespace=ns, timeout_seconds=timeout_s)
     return client.get(name, namespace=ns)["status"]["url"]
 
@@ -159,7 +227,7 @@ def start_local(
         if proc.poll() is not None:
             raise DeployError(f"local server exited with {proc.returncode}; see {state / (name + '.log')}")
         try:
-            if httpx.get(f"{url}/v2/models/{name}/ready", timeout=2).status_code == 200:
+            if httpx.get(url + READINESS_PATH.format(name=name), timeout=2).status_code == 200:
                 info = {"pid": proc.pid, "url": url, "name": name, "model_uri": model_uri}
                 (state / f"{name}.json").write_text(json.dumps(info))
                 return info
@@ -184,11 +252,30 @@ def stop_local(name: str, state_dir: str | Path | None = None) -> bool:
     return True
 
 
-def deploy_step(model_uri: str, target: str, namespace: str, name: str, canary_percent: int = 0) -> dict:
-    """``kserve``: InferenceService on the cluster; ``local``: a server on 127.0.0.1."""
+def deploy_step(
+    model_uri: str,
+    target: str,
+    namespace: str,
+    name: str,
+    canary_percent: int = 0,
+    image: str | None = None,
+) -> dict:
+    """``kserve``: InferenceService on the cluster; ``local``: a server on 127.0.0.1. A registry
+    reference (``…@alias`` or ``…/vNNNN``) is pinned to its concrete version and digest first."""
+    from facet_lib import registry
+
+    info = registry.lookup(model_uri)
     if target == "kserve":
-        isvc = inference_service(name, namespace, model_uri, canary_percent=canary_percent)
-        return {"url": deploy_kserve(isvc), "isvc": isvc}
+        if not image:
+            raise DeployError("deploy target kserve needs the serve image (components.settings.SERVE_IMAGE)")
+        isvc = inference_service(name, namespace, info["uri"], image, info["digest"], canary_percent=canary_percent)
+        return {"url": deploy_kserve(isvc), "isvc": isvc, **info}
     if target == "local":
-        return start_local(model_uri, name)
+        return {**start_local(info["uri"], name), **info}
     raise DeployError(f"deploy target must be kserve or local, got {target!r}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m facet_lib.serving.deploy OUT.yaml   (writes the base InferenceService)")
+    Path(sys.argv[1]).write_text(base_manifest())

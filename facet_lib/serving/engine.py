@@ -9,17 +9,14 @@ import numpy as np
 import torch
 
 from facet_lib.bundle import load_bundle
-from facet_lib.render.config import RenderConfig
-
-
-def pick_device(name: str = "auto") -> str:
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+from facet_lib.config import RenderConfig
+from facet_lib.device import resolve_device
 
 
 class Engine:
-    def __init__(self, bundle_dir: str | Path, device: str = "auto"):
-        self.device = pick_device(device)
-        self.model, self.bank, self.config = load_bundle(bundle_dir, self.device)
+    def __init__(self, bundle_dir: str | Path, device: str = "auto", expected_digest: str | None = None):
+        self.device = str(resolve_device(device, what="serve.device"))
+        self.model, self.bank, self.config = load_bundle(bundle_dir, self.device, expected_digest)
         self.labels: list[str] = list(self.bank.labels)
         self.render = RenderConfig.from_dict(self.config["render"])
         self.digest = self.config.get("digest")
@@ -50,7 +47,7 @@ class Engine:
             pp = torch.softmax(plog, dim=1).cpu().numpy()
             for r, row in zip(results, pp):
                 r["prompt_scores"] = {p: round(float(x), 6) for p, x in zip(prompts, row)}
-        if attention and m.cfg.mtgf:
+        if attention and m.cfg.head.mtgf:
             att = out["attention"].cpu().numpy()  # (B, Q, V·N)
             n_views = len(m.cfg.views)
             g = int(math.isqrt(att.shape[-1] // n_views))

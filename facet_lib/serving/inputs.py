@@ -1,7 +1,10 @@
-"""Request decoding and validation for the predictor: V1 instances and V2 tensors → view arrays.
+"""Request decoding for the predictor, V1 and V2 side by side: a request → ``Job`` list + options.
 
-Every caller mistake raises ``RequestError`` with the field, what was expected and the limit; the
-server maps it to 400 (or 413 for size limits). Nothing here imports kserve.
+Every caller mistake raises ``RequestError`` naming the field (in the protocol's own terms: V1
+``instances[i].…``, V2 ``inputs[name].…``), what was expected and the limit; the server answers
+400 (413 for a size limit) with ``{"error": ...}``. Echoed values are clipped. All inputs of one
+request count against one budget (``Limits.max_instances`` samples, ``Limits.max_frames`` frames).
+Nothing here imports kserve or torch (V2 requests are read through their attributes).
 """
 
 from __future__ import annotations
@@ -9,19 +12,20 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import tempfile
+import json
+import math
+import reprlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from facet_lib.config import Limits
 from facet_lib.errors import FacetError
-from facet_lib.io import SCAN_SUFFIXES, read_scan
-from facet_lib.rankpool import sample_uniform
-from facet_lib.render import render_views
-from facet_lib.render.config import RenderConfig
-from facet_lib.render.dataset import render_sequence
+from facet_lib.io import SCAN_SUFFIXES
+
+MODES = ("class_conditional", "label_free")
+FORMATS = tuple(s[1:] for s in SCAN_SUFFIXES)
 
 
 class RequestError(FacetError):
@@ -32,25 +36,66 @@ class RequestError(FacetError):
         self.status = status
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_body_bytes: int = 64 * 2**20
-    max_instances: int = 32
-    max_scan_bytes: int = 32 * 2**20
-    max_vertices: int = 400_000
-    max_frames: int = 120
-    max_image_side: int = 2048
-    max_concurrent_renders: int = 2
-    max_prompts: int = 64
+_REPR = reprlib.Repr()  # Python 3.10 has no keyword arguments here
+_REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict, _REPR.maxlevel = 60, 60, 6, 4, 2
+
+
+def clip(value: object, n: int = 60) -> str:
+    """A short ``repr`` of a caller's value (messages never echo a whole input)."""
+    r = _REPR.repr(value)
+    return r if len(r) <= n else f"{r[:n]}…"
+
+
+@dataclass
+class Job:
+    """One sample to classify: its views, or the files that produce them (rendered server-side)."""
+
+    field: str
+    views: np.ndarray | None = None
+    scan: tuple[bytes, str] | None = None
+    sequence: tuple[list[bytes], str] | None = None
+
+
+@dataclass
+class Request:
+    """A decoded request: the samples and the options that apply to all of them."""
+
+    jobs: list[Job]
+    prompts: list[str] | None = None
+    mode: str = "class_conditional"
+    attention: bool = False
+    binary_output: bool = False
+
+
+class _Budget:
+    """All inputs of a request against one sample limit and one frame limit."""
+
+    def __init__(self, limits: Limits):
+        self.limits, self.samples, self.frames = limits, 0, 0
+
+    def add(self, field: str, samples: int = 0, frames: int = 0) -> None:
+        self.samples += samples
+        self.frames += frames
+        if self.samples > self.limits.max_instances:
+            raise RequestError(
+                f"{field}: {self.samples} samples in this request exceed the limit of {self.limits.max_instances}", 413
+            )
+        if self.frames > self.limits.max_frames:
+            raise RequestError(
+                f"{field}: {self.frames} sequence frames in this request exceed the limit of {self.limits.max_frames}",
+                413,
+            )
 
 
 def b64decode(value: object, field: str) -> bytes:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
     if not isinstance(value, str):
         raise RequestError(f"{field}: expected a base64 string, got {type(value).__name__}")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise RequestError(f"{field}: not valid base64") from None
+        raise RequestError(f"{field}: not valid base64 ({clip(value, 40)})") from None
 
 
 def decode_image(data: bytes, field: str, size: int, limits: Limits) -> np.ndarray:
@@ -69,16 +114,14 @@ def decode_image(data: bytes, field: str, size: int, limits: Limits) -> np.ndarr
             if rgb.size != (size, size):
                 rgb = rgb.resize((size, size), Image.BILINEAR)
             return np.asarray(rgb, np.uint8)
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as e:
         if isinstance(e, RequestError):
             raise
-        raise RequestError(f"{field}: undecodable image ({e})") from None
+        raise RequestError(f"{field}: undecodable image ({type(e).__name__})") from None
 
 
 def check_views_array(arr: np.ndarray, field: str, size: int) -> np.ndarray:
     """[B, 3, H, W, C] uint8 → resized to the model's render size."""
-    if arr.dtype != np.uint8:
-        raise RequestError(f"{field}: expected datatype UINT8, got {arr.dtype}")
     if arr.ndim != 5 or arr.shape[1] != 3 or arr.shape[-1] not in (1, 3):
         raise RequestError(f"{field}: expected shape [B, 3, H, W, 3] (front, left, right views), got {list(arr.shape)}")
     if arr.shape[-1] == 1:
@@ -92,52 +135,64 @@ def check_views_array(arr: np.ndarray, field: str, size: int) -> np.ndarray:
     return arr
 
 
-def _scan_from_bytes(data: bytes, fmt: str, field: str, limits: Limits, tmp: Path):
-    fmt = fmt.lower().lstrip(".")
-    if f".{fmt}" not in SCAN_SUFFIXES:
-        raise RequestError(f"{field}.format: expected one of {', '.join(s[1:] for s in SCAN_SUFFIXES)}, got '{fmt}'")
+def check_format(fmt: object, field: str) -> str:
+    if not isinstance(fmt, str):
+        raise RequestError(f"{field}: required with a scan or sequence (one of {', '.join(FORMATS)})")
+    f = fmt.lower().lstrip(".")
+    if f not in FORMATS:
+        raise RequestError(f"{field}: expected one of {', '.join(FORMATS)}, got {clip(fmt, 20)}")
+    return f
+
+
+def _scan_bytes(value: object, field: str, limits: Limits) -> bytes:
+    data = b64decode(value, field)
     if len(data) > limits.max_scan_bytes:
         raise RequestError(f"{field}: scan of {len(data)} bytes exceeds the limit of {limits.max_scan_bytes}", 413)
-    path = tmp / f"scan_{len(list(tmp.iterdir()))}.{fmt}"
-    path.write_bytes(data)
-    try:
-        mesh = read_scan(path)
-    except FacetError as e:
-        raise RequestError(f"{field}: {str(e).replace(str(path), 'scan')}") from None
-    if mesh.n_vertices > limits.max_vertices:
-        raise RequestError(f"{field}: {mesh.n_vertices} vertices exceed the limit of {limits.max_vertices}", 413)
-    return path
+    return data
 
 
-def render_scan(data: bytes, fmt: str, field: str, cfg: RenderConfig, limits: Limits) -> np.ndarray:
-    """One scan file's bytes → (3, H, W, 3) views, rendered exactly as in training."""
-    with tempfile.TemporaryDirectory() as t:
-        path = _scan_from_bytes(data, fmt, field, limits, Path(t))
-        return render_views(read_scan(path), cfg)
-
-
-def render_scan_sequence(frames: list[bytes], fmt: str, field: str, cfg: RenderConfig, limits: Limits) -> np.ndarray:
-    """A 4D sequence's frame files → (3, H, W, 3) per-view dynamic images (the training summary)."""
-    if not 2 <= len(frames) <= limits.max_frames:
+# -- options shared by V1 and V2 ---------------------------------------------------------------------
+def parse_prompts(value: object, field: str, limits: Limits) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # V2 parameters hold scalars: a JSON array in a string
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise RequestError(f"{field}: expected a JSON array of strings, got {clip(value, 40)}") from None
+    if not isinstance(value, list) or not value or not all(isinstance(p, str) and p.strip() for p in value):
+        raise RequestError(f"{field}: expected a non-empty list of non-empty strings")
+    if len(value) > limits.max_prompts:
+        raise RequestError(f"{field}: {len(value)} prompts exceed the limit of {limits.max_prompts}", 413)
+    longest = max(len(p) for p in value)
+    if longest > limits.max_prompt_chars:
         raise RequestError(
-            f"{field}: expected 2 to {limits.max_frames} frames, got {len(frames)}",
-            413 if len(frames) > limits.max_frames else 400,
+            f"{field}: a prompt of {longest} characters exceeds the limit of {limits.max_prompt_chars}", 413
         )
-    with tempfile.TemporaryDirectory() as t:
-        paths = [_scan_from_bytes(f, fmt, f"{field}[{i}]", limits, Path(t)) for i, f in enumerate(frames)]
-        return render_sequence([paths[i] for i in sample_uniform(len(paths), cfg.frames)], cfg)
+    return value
 
 
-@dataclass
-class Job:
-    """One sample to classify: its views, or the work that produces them."""
+def _options(req: Request, params: object, where: str, limits: Limits) -> Request:
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise RequestError(f"{where}: expected an object")
+    if "prompts" in params:
+        req.prompts = parse_prompts(params["prompts"], f"{where}.prompts", limits)
+    mode = params.get("mode", "class_conditional")
+    if mode not in MODES:
+        raise RequestError(f"{where}.mode: expected one of {', '.join(MODES)}, got {clip(mode, 30)}")
+    req.mode = mode
+    for key, attr in (("return_attention", "attention"), ("binary_data_output", "binary_output")):
+        v = params.get(key, False)
+        if not isinstance(v, bool):
+            raise RequestError(f"{where}.{key}: expected true or false, got {clip(v, 20)}")
+        setattr(req, attr, v)
+    return req
 
-    views: np.ndarray | None = None
-    scan: tuple[bytes, str] | None = None
-    sequence: tuple[list[bytes], str] | None = None
 
-
-def parse_v1_instance(inst: object, i: int, size: int, limits: Limits) -> Job:
+# -- V1 ----------------------------------------------------------------------------------------------
+def parse_v1_instance(inst: object, i: int, size: int, limits: Limits, budget: _Budget) -> Job:
     field = f"instances[{i}]"
     if not isinstance(inst, dict):
         raise RequestError(f"{field}: expected an object with 'views', 'scan' or 'sequence'")
@@ -148,33 +203,119 @@ def parse_v1_instance(inst: object, i: int, size: int, limits: Limits) -> Job:
     if kind == "views":
         v = inst["views"]
         if not isinstance(v, list) or len(v) != 3:
-            raise RequestError(
-                f"{field}.views: expected 3 base64 images (front, left, right), "
-                f"got {len(v) if isinstance(v, list) else type(v).__name__}"
-            )
+            got = len(v) if isinstance(v, list) else type(v).__name__
+            raise RequestError(f"{field}.views: expected 3 base64 images (front, left, right), got {got}")
         imgs = [
             decode_image(b64decode(x, f"{field}.views[{k}]"), f"{field}.views[{k}]", size, limits)
             for k, x in enumerate(v)
         ]
-        return Job(views=np.stack(imgs))
-    fmt = inst.get("format")
-    if not isinstance(fmt, str):
-        raise RequestError(f"{field}.format: required with '{kind}' (one of wrl, obj, ply, bnt)")
+        return Job(field, views=np.stack(imgs))
+    fmt = check_format(inst.get("format"), f"{field}.format")
     if kind == "scan":
-        return Job(scan=(b64decode(inst["scan"], f"{field}.scan"), fmt))
+        return Job(field, scan=(_scan_bytes(inst["scan"], f"{field}.scan", limits), fmt))
     seq = inst["sequence"]
-    if not isinstance(seq, list):
-        raise RequestError(f"{field}.sequence: expected a list of base64 frame files")
-    if len(seq) > limits.max_frames:
-        raise RequestError(f"{field}.sequence: {len(seq)} frames exceed the limit of {limits.max_frames}", 413)
-    return Job(sequence=([b64decode(x, f"{field}.sequence[{k}]") for k, x in enumerate(seq)], fmt))
+    if not isinstance(seq, list) or len(seq) < 2:
+        raise RequestError(f"{field}.sequence: expected a list of at least 2 base64 frame files")
+    budget.add(f"{field}.sequence", frames=len(seq))
+    return Job(field, sequence=([_scan_bytes(x, f"{field}.sequence[{k}]", limits) for k, x in enumerate(seq)], fmt))
 
 
-def parse_prompts(value: object, limits: Limits) -> list[str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not value or not all(isinstance(p, str) and p.strip() for p in value):
-        raise RequestError("prompts: expected a non-empty list of strings")
-    if len(value) > limits.max_prompts:
-        raise RequestError(f"prompts: {len(value)} prompts exceed the limit of {limits.max_prompts}", 413)
-    return value
+def parse_v1(payload: object, size: int, limits: Limits) -> Request:
+    if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
+        raise RequestError("body: expected a JSON object with an 'instances' list")
+    inst = payload["instances"]
+    if not inst:
+        raise RequestError("instances: expected at least one instance")
+    budget = _Budget(limits)
+    budget.add("instances", samples=len(inst))
+    req = _options(Request([]), payload.get("parameters"), "parameters", limits)  # cheap checks first
+    req.jobs = [parse_v1_instance(x, i, size, limits, budget) for i, x in enumerate(inst)]
+    return req
+
+
+# -- V2 ----------------------------------------------------------------------------------------------
+def _v2_shape(inp, field: str) -> list[int]:
+    shape = list(inp.shape or [])
+    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape):
+        raise RequestError(f"{field}.shape: expected positive integer dimensions, got {clip(shape, 40)}")
+    return shape
+
+
+def _v2_views(inp, field: str, size: int, limits: Limits, budget: _Budget) -> np.ndarray:
+    if inp.datatype != "UINT8":
+        raise RequestError(f"{field}.datatype: expected UINT8, got {clip(inp.datatype, 20)}")
+    shape = _v2_shape(inp, field)
+    if len(shape) != 5 or shape[1] != 3 or shape[-1] not in (1, 3):
+        raise RequestError(f"{field}.shape: expected [B, 3, H, W, 3] (front, left, right views), got {shape}")
+    budget.add(f"{field}.shape[0]", samples=shape[0])
+    if max(shape[2:4]) > limits.max_image_side:
+        raise RequestError(f"{field}.shape: views of {shape[2]}x{shape[3]} exceed {limits.max_image_side} px", 413)
+    try:
+        arr = np.asarray(inp.data if inp.data is not None else [])
+    except (ValueError, TypeError):
+        raise RequestError(f"{field}.data: expected a flat (or regularly nested) list of integers") from None
+    if arr.size != math.prod(shape):
+        raise RequestError(f"{field}.data: {arr.size} values do not match shape {shape} ({math.prod(shape)} values)")
+    if arr.dtype.kind not in "iu":
+        raise RequestError(f"{field}.data: expected integers 0-255 (UINT8), got {arr.dtype.name} values")
+    if arr.dtype != np.uint8:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 255:
+            raise RequestError(f"{field}.data: values {lo}..{hi} are outside the UINT8 range 0-255")
+    return check_views_array(arr.astype(np.uint8).reshape(shape), field, size)
+
+
+def _v2_bytes(inp, field: str) -> list:
+    if inp.datatype != "BYTES":
+        raise RequestError(f"{field}.datatype: expected BYTES, got {clip(inp.datatype, 20)}")
+    shape = _v2_shape(inp, field)
+    items = list(np.asarray(inp.data, dtype=object).reshape(-1)) if inp.data is not None else []
+    if len(items) != math.prod(shape):
+        raise RequestError(f"{field}.data: {len(items)} elements do not match shape {shape}")
+    return items
+
+
+def parse_v2(req, size: int, limits: Limits) -> Request:
+    """A kserve ``InferRequest`` (read by attribute) → Request."""
+    if not req.inputs:
+        raise RequestError("inputs: expected at least one input named views, scan, sequence (and optional prompts)")
+    params = req.parameters if req.parameters is not None else {}
+    if not isinstance(params, dict):
+        raise RequestError("parameters: expected an object")
+    budget = _Budget(limits)
+    out = _options(Request([]), params, "parameters", limits)  # cheap checks first
+    for inp in req.inputs:
+        field = f"inputs[{str(inp.name)[:30]}]"
+        ip = inp.parameters if isinstance(inp.parameters, dict) else {}
+        if inp.name == "views":
+            views = _v2_views(inp, field, size, limits, budget)
+            out.jobs += [Job(f"{field}[{b}]", views=v) for b, v in enumerate(views)]
+        elif inp.name in ("scan", "sequence"):
+            items = _v2_bytes(inp, field)
+            if "format" in ip:
+                fmt = check_format(ip["format"], f"{field}.parameters.format")
+            else:
+                fmt = check_format(params.get("format"), "parameters.format")
+            if inp.name == "scan":
+                budget.add(f"{field}.shape[0]", samples=len(items))
+                out.jobs += [
+                    Job(f"{field}[{k}]", scan=(_scan_bytes(x, f"{field}.data[{k}]", limits), fmt))
+                    for k, x in enumerate(items)
+                ]
+            else:
+                if len(items) < 2:
+                    raise RequestError(f"{field}.shape: expected at least 2 frames, got {len(items)}")
+                budget.add(f"{field}.shape", samples=1, frames=len(items))
+                files = [_scan_bytes(x, f"{field}.data[{k}]", limits) for k, x in enumerate(items)]
+                out.jobs.append(Job(field, sequence=(files, fmt)))
+        elif inp.name == "prompts":
+            items = _v2_bytes(inp, field)
+            if out.prompts is not None:
+                raise RequestError(f"{field}: prompts given both as an input and as parameters.prompts")
+            prompts = [x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in items]
+            out.prompts = parse_prompts(prompts, field, limits)
+        else:
+            raise RequestError(f"{field}: unknown input (expected views, scan, sequence or prompts)")
+    if not out.jobs:
+        raise RequestError("inputs: expected an input named views, scan or sequence")
+    return out

@@ -1,13 +1,13 @@
 """Protocols: K-fold subject-independent cross-validation, ablations, cross-dataset testing.
 
 Every run writes next to its outputs: ``config.json`` (resolved model/train/render settings and the
-backbone's weights — "random (untrained)" when no pretrained weights were given), per-fold
-predictions, ``cv_table.csv``, plots, and the per-fold trainable weights.
+backbone's weights — "random (untrained)" when no pretrained weights were given), one folder per fold
+(``train_one_fold``: predictions, trainable weights, fold.json) and the CV report (``eval.report``).
+Bundles are built from a trained fold by ``facet_lib.steps.export_step`` (train/ never imports bundle).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -18,20 +18,24 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
+from facet_lib.config import ModelConfig, TrainConfig, from_params, to_params
 from facet_lib.data.folds import load_folds, split
-from facet_lib.data.labels import dataset_labels
+from facet_lib.data.labels import dataset_labels, prompts_for
+from facet_lib.device import resolve_device
 from facet_lib.errors import ConfigError
-from facet_lib.eval.metrics import cv_table, fold_metrics, pooled_confusion
-from facet_lib.eval.plots import ablation_heatmap, confusion_plot, per_fold_plot
-from facet_lib.models.model import FacetVLM, ModelConfig
+from facet_lib.eval.baseline import baseline_fold, view_features
+from facet_lib.eval.metrics import cv_table, fold_metrics
+from facet_lib.eval.plots import ablation_heatmap, confusion_plot
+from facet_lib.eval.report import read_folds, weights_note, write_report
+from facet_lib.eval.targets import with_paper_column
+from facet_lib.models.model import FacetVLM
 from facet_lib.render.dataset import RenderedDataset
-from facet_lib.train.config import TrainConfig, from_dict
+from facet_lib.storage import local_path
 from facet_lib.train.features import cached_hidden
 from facet_lib.train.loop import (
     load_trainable_state,
     predict,
     predictions_frame,
-    resolve_device,
     seed_everything,
     train_fold,
     trainable_state,
@@ -39,8 +43,8 @@ from facet_lib.train.loop import (
 
 ABLATIONS: dict[str, tuple[dict, dict]] = {  # name → (ModelConfig changes, TrainConfig changes)
     "full": ({}, {}),
-    "no_cvsa": ({"cvsa": False}, {}),
-    "no_mtgf": ({"mtgf": False}, {}),
+    "no_cvsa": ({"head": {"cvsa": False}}, {}),
+    "no_mtgf": ({"head": {"mtgf": False}}, {}),
     "no_consistency": ({}, {"lam": 0.0}),
     "front_only": ({"views": (0,)}, {}),
     "left_only": ({"views": (1,)}, {}),
@@ -89,9 +93,9 @@ class Runner:
     def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, cache_dir: str | Path, progress: bool = True):
         self.model_cfg, self.train_cfg, self.progress = model_cfg, train_cfg, progress
         self.cache_dir = Path(cache_dir)
-        self.device = resolve_device(train_cfg.device)
+        self.device = resolve_device(train_cfg.device, what="train.device")
         seed_everything(train_cfg.seed)
-        base = FacetVLM(model_cfg)
+        base = FacetVLM(model_cfg, fetch=local_path)
         self.clip, self.weights = base.clip, base.weights
         self.pristine = {k: v for k, v in trainable_state(base).items() if k.startswith("clip.")}
         self._hidden: dict[str, torch.Tensor] = {}
@@ -156,12 +160,73 @@ def _write_config(
         "render": data.render,
         "backbone_weights": runner.weights,
         "labels": data.labels,
-        "synthetic_note": "random backbone weights: results show the pipeline works, not the paper's numbers"
-        if "random" in runner.weights
-        else None,
+        "note": weights_note(runner.weights),
         **extra,
     }
     (out / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
+
+
+def train_one_fold(
+    runner: Runner,
+    data: Data,
+    fold: int,
+    out: str | Path,
+    model_cfg: ModelConfig | None = None,
+    train_cfg: TrainConfig | None = None,
+    desc: str | None = None,
+) -> dict:
+    """Train on every fold but ``fold`` and test on it. Writes that fold's model and predictions only:
+    ``predictions.csv``, ``trainable.safetensors``, ``fold.json`` (metrics, history, settings) and, while
+    training, ``checkpoint.pt`` (an interrupted fold resumes from it). Returns the ``fold.json`` content."""
+    out = Path(out)
+    model_cfg, train_cfg = model_cfg or runner.model_cfg, train_cfg or runner.train_cfg
+    if "fold" not in data.rows:
+        raise ConfigError("cross-validation needs folds (pass a folds file)")
+    rows = data.rows.assign(fold=data.rows["fold"].astype(int))
+    if fold not in set(rows["fold"]):
+        raise ConfigError(f"fold {fold}: not in the folds file (folds {sorted(set(rows['fold']))})")
+    out.mkdir(parents=True, exist_ok=True)
+    tr, te = split(rows, fold)
+    tr_idx, te_idx = tr.index.to_numpy(), te.index.to_numpy()
+    if not len(tr_idx) or not len(te_idx):
+        raise ConfigError(f"fold {fold}: {len(tr_idx)} training and {len(te_idx)} test samples; both must be > 0")
+    y = torch.tensor([data.labels.index(x) for x in data.rows["label"]])
+    model = runner.model(model_cfg)
+    bank = model.build_text_bank(data.labels, prompts_for(data.labels, model.cfg.micro))
+    history = train_fold(
+        model,
+        bank,
+        runner.hidden_fn(model, data, tr_idx, train_cfg),
+        y[tr_idx],
+        train_cfg,
+        ckpt_path=out / "checkpoint.pt",
+        progress=runner.progress,
+        desc=desc or f"fold {fold}",
+        frozen_tokens=runner.frozen_tokens_fn(model, data, tr_idx),
+    )
+    scores = predict(
+        model, bank, runner.hidden_fn(model, data, te_idx, train_cfg), len(te_idx), device=train_cfg.device
+    )
+    preds = predictions_frame(data.rows.iloc[te_idx], scores, data.labels)
+    preds.to_csv(out / "predictions.csv", index=False)
+    # the trivial baseline on the same split (logistic regression on 32x32 grey views), for the report
+    baseline_fold(view_features(data.views), rows, fold, seed=train_cfg.seed).to_csv(
+        out / "baseline_predictions.csv", index=False
+    )
+    save_file({k: v.contiguous() for k, v in trainable_state(model).items()}, out / "trainable.safetensors")
+    info = {
+        "fold": fold,
+        "labels": data.labels,
+        "metrics": {k: v for k, v in fold_metrics(preds, data.labels).items() if k != "confusion"},
+        "label_free_accuracy": fold_metrics(preds, data.labels, "label_free")["accuracy"],
+        "backbone_weights": runner.weights,
+        "render_digest": data.render_digest,
+        "model": to_params(model_cfg),
+        "train": to_params(train_cfg),
+        "history": history,
+    }
+    (out / "fold.json").write_text(json.dumps(info, indent=1))
+    return info
 
 
 def run_cv(
@@ -172,98 +237,33 @@ def run_cv(
     train_cfg: TrainConfig | None = None,
     name: str = "full",
     folds: list[int] | None = None,
+    context: dict | None = None,
 ) -> dict:
-    """Train and test every fold; returns {"table", "preds", "best_fold", "history"} and writes files."""
+    """Every fold (``train_one_fold`` into ``out/fold_<k>``), then the CV report (``eval.report``).
+    Returns {"table", "preds", "best_fold", "history", "summary"}."""
     out = Path(out)
     model_cfg, train_cfg = model_cfg or runner.model_cfg, train_cfg or runner.train_cfg
     if "fold" not in data.rows:
         raise ConfigError("cross-validation needs folds (pass a folds file)")
     _write_config(out, runner, model_cfg, train_cfg, data, {"variant": name})
-    y_all = torch.tensor([data.labels.index(x) for x in data.rows["label"]])
     fold_ids = sorted(int(f) for f in data.rows["fold"].unique()) if folds is None else folds
-    preds, history, t0 = {}, {}, time.perf_counter()
-    for f in fold_ids:
-        tr, te = split(data.rows.assign(fold=data.rows["fold"].astype(int)), f)
-        tr_idx, te_idx = tr.index.to_numpy(), te.index.to_numpy()
-        model = runner.model(model_cfg)
-        bank = model.build_text_bank(data.labels)
-        hist = train_fold(
-            model,
-            bank,
-            runner.hidden_fn(model, data, tr_idx, train_cfg),
-            y_all[tr_idx],
-            train_cfg,
-            ckpt_path=out / f"fold_{f}" / "checkpoint.pt",
-            progress=runner.progress,
-            desc=f"{name} fold {f}",
-            frozen_tokens=runner.frozen_tokens_fn(model, data, tr_idx),
-        )
-        scores = predict(
-            model, bank, runner.hidden_fn(model, data, te_idx, train_cfg), len(te_idx), device=train_cfg.device
-        )
-        preds[f] = predictions_frame(data.rows.iloc[te_idx], scores, data.labels)
-        preds[f].to_csv(out / f"fold_{f}" / "predictions.csv", index=False)
-        save_file(
-            {k: v.contiguous() for k, v in trainable_state(model).items()}, out / f"fold_{f}" / "trainable.safetensors"
-        )
-        history[f] = hist
-    table = cv_table(preds, data.labels)
-    table.to_csv(out / "cv_table.csv", index=False)
-    cc = table[(table["mode"] == "class_conditional") & ~table["fold"].isin(["mean", "std"])]
-    best = int(cc.loc[cc["accuracy"].idxmax(), "fold"])
-    confusion_plot(
-        pooled_confusion(preds, data.labels),
-        data.labels,
-        out / "confusion.png",
-        f"{name}: pooled confusion over {len(preds)} folds",
+    t0, dirs = time.perf_counter(), [out / f"fold_{f}" for f in fold_ids]
+    for f, d in zip(fold_ids, dirs):
+        train_one_fold(runner, data, f, d, model_cfg, train_cfg, desc=f"{name} fold {f}")
+    summary = write_report(
+        dirs, out, {**(context or {}), "variant": name, "seconds": round(time.perf_counter() - t0, 1)}
     )
-    per_fold_plot(
-        table, out / "per_fold_accuracy.png", f"{name}: accuracy per held-out fold", chance=1 / len(data.labels)
-    )
-    summary = {
-        "variant": name,
-        "best_fold": best,
-        "seconds": round(time.perf_counter() - t0, 1),
-        "backbone_weights": runner.weights,
-        "history": history,
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    return {"table": table, "preds": preds, "best_fold": best, "history": history}
+    _, preds = read_folds(dirs)
+    table = cv_table(preds, data.labels)  # the folds' rows (cv_table.csv also has the reference rows)
+    history = {int(k): v for k, v in summary["history"].items()}
+    return {"table": table, "preds": preds, "best_fold": summary["best_fold"], "history": history, "summary": summary}
 
 
-def bundle_from_trainable(
-    runner: Runner, mcfg: ModelConfig, trainable: str | Path, data: Data, out: str | Path, extra: dict | None = None
-) -> str:
-    """Write a serving bundle: the shared backbone plus one fold's trainable weights; returns its digest."""
-    from safetensors.torch import load_file
-
-    from facet_lib.bundle import save_bundle
-
-    model = runner.model(mcfg)
-    load_trainable_state(model, load_file(trainable))
-    return save_bundle(out, model.cpu(), model.build_text_bank(data.labels), data.render, extra)
-
-
-def export_fold_bundle(
-    runner: Runner, data: Data, cv_dir: str | Path, fold: int, out: str | Path, extra: dict | None = None
-) -> str:
-    """Write the bundle of one trained fold of a CV output folder; returns its digest."""
-    cv_dir = Path(cv_dir)
-    cfg = json.loads((cv_dir / "config.json").read_text())
-    table = pd.read_csv(cv_dir / "cv_table.csv")
-    metrics = table[table["fold"].astype(str).isin([str(fold), "mean", "std"])].to_dict("records")
-    return bundle_from_trainable(
-        runner,
-        from_dict(ModelConfig, cfg["model"]),
-        cv_dir / f"fold_{fold}" / "trainable.safetensors",
-        data,
-        out,
-        {"fold": fold, "train": cfg["train"], "metrics": metrics, **(extra or {})},
-    )
-
-
-def run_ablations(runner: Runner, data: Data, out: str | Path, variants: list[str] | None = None) -> pd.DataFrame:
-    """Every variant's CV on the same folds and the same cached features; one table and a heatmap."""
+def run_ablations(
+    runner: Runner, data: Data, out: str | Path, variants: list[str] | None = None, protocol: str | None = None
+) -> pd.DataFrame:
+    """Every variant's CV on the same folds and the same cached features; one table (with the paper's
+    Fig. 3 value per variant for ``protocol``) and heatmaps (absolute, and difference to ``full``)."""
     out = Path(out)
     rows = []
     for v in variants or list(ABLATIONS):
@@ -274,8 +274,8 @@ def run_ablations(runner: Runner, data: Data, out: str | Path, variants: list[st
             runner,
             data,
             out / v,
-            dataclasses.replace(runner.model_cfg, **mchg),
-            dataclasses.replace(runner.train_cfg, **tchg),
+            from_params(ModelConfig, mchg, base=runner.model_cfg),
+            from_params(TrainConfig, tchg, base=runner.train_cfg),
             name=v,
         )
         t = res["table"].set_index(["mode", "fold"])
@@ -290,9 +290,18 @@ def run_ablations(runner: Runner, data: Data, out: str | Path, variants: list[st
             }
         )
     table = pd.DataFrame(rows).set_index("variant")
+    return _ablation_outputs(table, table.drop(columns=["accuracy_std"]), out, "ablations", protocol, runner.weights)
+
+
+def _ablation_outputs(
+    table: pd.DataFrame, heat: pd.DataFrame, out: Path, title: str, protocol: str | None, weights: str
+) -> pd.DataFrame:
+    """``ablation_table.csv`` (with the paper column) and the heatmaps (absolute, and vs ``full``)."""
+    table = with_paper_column(table, protocol, weights)
     table.to_csv(out / "ablation_table.csv")
-    heat = table.drop(columns=["accuracy_std"])
-    ablation_heatmap(heat, out / "ablation_heatmap.png", "ablations (class-conditional unless noted)")
+    ablation_heatmap(heat, out / "ablation_heatmap.png", f"{title} (class-conditional unless noted)")
+    if "full" in heat.index and len(heat) > 1:
+        ablation_heatmap(heat, out / "ablation_heatmap_diff.png", title, reference="full")
     return table
 
 
@@ -317,7 +326,7 @@ def run_cross(runner: Runner, source: Data, target: Data, out: str | Path, label
     if not set(mapped) <= set(source.labels):
         raise ConfigError(f"mapped labels {sorted(set(mapped) - set(source.labels))} are not source labels")
     model = runner.model(runner.model_cfg)
-    bank = model.build_text_bank(source.labels)
+    bank = model.build_text_bank(source.labels, prompts_for(source.labels, model.cfg.micro))
     y = torch.tensor([source.labels.index(x) for x in source.rows["label"]])
     all_idx = np.arange(len(source.rows))
     train_fold(
@@ -337,7 +346,7 @@ def run_cross(runner: Runner, source: Data, target: Data, out: str | Path, label
         ("target_classes", sorted(set(mapped), key=source.labels.index)),
         ("source_classes", source.labels),
     ):
-        sub = model.build_text_bank(labels)
+        sub = model.build_text_bank(labels, prompts_for(labels, model.cfg.micro))
         scores = predict(
             model,
             sub,
@@ -353,3 +362,38 @@ def run_cross(runner: Runner, source: Data, target: Data, out: str | Path, label
     (out / "cross_metrics.json").write_text(json.dumps(results, indent=1))
     save_file({k: v.contiguous() for k, v in trainable_state(model).items()}, out / "trainable.safetensors")
     return results
+
+
+def run_cross_ablations(
+    runner: Runner,
+    source: Data,
+    target: Data,
+    out: str | Path,
+    label_map: dict[str, str],
+    variants: list[str] | None = None,
+    protocol: str = "bp4d-cross",
+) -> pd.DataFrame:
+    """The ablation variants in the cross-dataset setting (the sixth setting of the paper's Fig. 3), on
+    the same backbone and feature cache; one table (target-class metrics, paper column) and heatmaps."""
+    import copy
+
+    out, rows = Path(out), []
+    for v in variants or list(ABLATIONS):
+        if v not in ABLATIONS:
+            raise ConfigError(f"unknown ablation '{v}': expected one of {list(ABLATIONS)}")
+        mchg, tchg = ABLATIONS[v]
+        r = copy.copy(runner)  # shares the backbone and the cached features
+        r.model_cfg = from_params(ModelConfig, mchg, base=runner.model_cfg)
+        r.train_cfg = from_params(TrainConfig, tchg, base=runner.train_cfg)
+        res = run_cross(r, source, target, out / v, label_map)
+        tc, sc = res["target_classes"], res["source_classes"]
+        rows.append(
+            {
+                "variant": v,
+                "accuracy": tc["accuracy"],
+                "macro_f1": tc["macro_f1"],
+                "accuracy_all_source_classes": sc["accuracy"],
+            }
+        )
+    heat = pd.DataFrame(rows).set_index("variant")
+    return _ablation_outputs(heat, heat, out, "cross-dataset ablations", protocol, runner.weights)

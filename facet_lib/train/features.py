@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from tqdm import tqdm
 
 from facet_lib.models.model import FacetVLM
+from facet_lib.progress import progress_bar
 
 
 def cache_key(model: FacetVLM, render_digest: str, sample_ids: list[str]) -> str:
@@ -32,7 +32,7 @@ def compute_hidden(
 ) -> torch.Tensor:
     """uint8 (N, 3, H, W, 3) → float16 lower-block states (N, 3, 1+N_patches, width)."""
     out = []
-    for i in tqdm(range(0, len(views), batch), desc="backbone features", unit="batch", disable=not progress):
+    for i in progress_bar(range(0, len(views), batch), desc="backbone features", unit="batch", disable=not progress):
         v = torch.from_numpy(views[i : i + batch]).to(device)
         out.append(model.hidden_from_views(v).to(torch.float16).cpu())
     return torch.cat(out)

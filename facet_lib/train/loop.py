@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import random
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -11,20 +11,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
 
+from facet_lib.config import TrainConfig
+from facet_lib.device import resolve_device as device_for
+from facet_lib.errors import ConfigError
+from facet_lib.files import atomic_write
 from facet_lib.losses import facet_loss
 from facet_lib.models.model import FacetVLM, TextBank
-from facet_lib.train.config import TrainConfig
+from facet_lib.progress import progress_bar
 from facet_lib.train.schedule import warmup_cosine
 
 HiddenFn = Callable[[torch.Tensor], torch.Tensor]  # sample indices → lower-block states (B, 3, T, w)
+EpochHook = Callable[[dict], None]  # called with each epoch's record after its checkpoint is written
+CHECKPOINT_FORMAT = 2  # 2: with every RNG state; earlier checkpoints cannot resume exactly and are refused
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    """The training device (``facet_lib.device``: a GPU asked for but unusable fails fast)."""
+    return device_for(name, what="train.device")
 
 
 def seed_everything(seed: int) -> None:
@@ -47,15 +51,72 @@ def _optimizer(model: FacetVLM, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def trainable_state(model: FacetVLM) -> dict[str, torch.Tensor]:
     """What a fold changes: the head, the temperature and the top visual blocks."""
-    names = {id(p) for p in model.backbone_trainable()}
-    state = {f"head.{k}": v for k, v in model.head.state_dict().items()}
-    state |= {f"logit_scale.{k}": v for k, v in model.logit_scale.state_dict().items()}
-    state |= {f"clip.{k}": p.detach() for k, p in model.clip.named_parameters() if id(p) in names}
-    return {k: v.detach().clone() for k, v in state.items()}
+    return model.weights_state(trainable_only=True)
 
 
 def load_trainable_state(model: FacetVLM, state: dict[str, torch.Tensor]) -> None:
     model.load_state_dict(state, strict=False)
+
+
+def rng_state(prompt_rng: random.Random, data_gen: torch.Generator, device: torch.device) -> dict:
+    """Every random stream a training step can touch, in a form ``torch.load(weights_only=True)`` reads."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "prompts": prompt_rng.getstate(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos},
+        "numpy_gauss": (has_gauss, gauss),
+        "torch": torch.get_rng_state(),
+        "data_order": data_gen.get_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict, prompt_rng: random.Random, data_gen: torch.Generator, device: torch.device) -> None:
+    random.setstate(_tuples(state["python"]))
+    prompt_rng.setstate(_tuples(state["prompts"]))
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], *state["numpy_gauss"]))
+    torch.set_rng_state(state["torch"])
+    data_gen.set_state(state["data_order"])
+    if device.type == "cuda" and "cuda" in state:
+        if len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        else:  # resumed on a node with another GPU count: the training device's stream is what matters
+            torch.cuda.set_rng_state(state["cuda"][min(device.index or 0, len(state["cuda"]) - 1)], device)
+
+
+def _tuples(x):
+    """``random.setstate`` wants tuples; a checkpoint may hand back lists."""
+    return tuple(_tuples(v) for v in x) if isinstance(x, list | tuple) else x
+
+
+def _resume_key(cfg: TrainConfig, n: int) -> dict:
+    """What a checkpoint must agree on to be continued: every training setting but the device, and the size."""
+    return {**{k: v for k, v in dataclasses.asdict(cfg).items() if k != "device"}, "n_samples": n}
+
+
+def _load_checkpoint(ckpt: Path, key: dict) -> dict:
+    try:
+        st = torch.load(ckpt, map_location="cpu", weights_only=True)  # RNG states must stay on the CPU
+    except Exception as e:  # truncated/corrupt file: say which one and what to do
+        msg = f"{ckpt}: unreadable training checkpoint ({type(e).__name__}: {str(e)[:200]}); delete it to retrain"
+        raise ConfigError(msg) from e
+    if not isinstance(st, dict) or st.get("format") != CHECKPOINT_FORMAT:
+        raise ConfigError(
+            f"{ckpt}: checkpoint format {st.get('format') if isinstance(st, dict) else '?'}, expected "
+            f"{CHECKPOINT_FORMAT} (with RNG state, for an exact resume); delete it to retrain"
+        )
+    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in st["resume_key"].items()}
+    diff = sorted(k for k in set(key) | set(saved) if key.get(k) != saved.get(k))
+    if diff:
+        raise ConfigError(
+            f"{ckpt}: checkpoint was written with different settings ({', '.join(diff)}); "
+            "use another output folder or delete it to retrain"
+        )
+    return st
 
 
 def train_fold(
@@ -68,12 +129,16 @@ def train_fold(
     progress: bool = True,
     desc: str = "train",
     frozen_tokens: HiddenFn | None = None,
+    on_epoch: EpochHook | None = None,
 ) -> list[dict]:
     """Train ``model`` on the samples behind ``hidden`` (indices 0..len(labels)-1); returns per-epoch history.
 
     ``frozen_tokens``, when given, returns the patch tokens of the untouched backbone: used while the
     backbone is frozen instead of running its top blocks each step. A checkpoint is written after every
-    epoch; an interrupted run resumes from it."""
+    epoch with the weights, optimizer, scheduler and every RNG state (Python, NumPy, torch, CUDA, the
+    prompt sampler and the data-order generator): an interrupted run resumes from it and ends with the same
+    bytes as an uninterrupted one. ``on_epoch`` is called with each epoch's record once its checkpoint is on
+    disk (logging; tests use it to interrupt a run)."""
     device = resolve_device(cfg.device)
     model.to(device)
     bank = bank.to(device)
@@ -84,23 +149,23 @@ def train_fold(
     sched = warmup_cosine(opt, total, int(cfg.warmup_frac * total))
     history: list[dict] = []
     start = 0
+    prompt_rng = random.Random(cfg.seed)
+    data_gen = torch.Generator().manual_seed(cfg.seed)
     ckpt = Path(ckpt_path) if ckpt_path else None
+    key = _resume_key(cfg, len(labels))
     if ckpt and ckpt.exists():
-        st = torch.load(ckpt, map_location=device, weights_only=True)
+        st = _load_checkpoint(ckpt, key)
         load_trainable_state(model, st["model"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
+        set_rng_state(st["rng"], prompt_rng, data_gen, device)
         start, history = int(st["epoch"]) + 1, list(st["history"])
-    prompt_rng = random.Random(cfg.seed)
-    for _ in range(start * steps_per_epoch * cfg.batch_size):
-        prompt_rng.random()  # keep prompt sampling identical on resume
-    bar = tqdm(range(start, cfg.epochs), desc=desc, unit="epoch", disable=not progress)
+    bar = progress_bar(range(start, cfg.epochs), desc=desc, unit="epoch", disable=not progress, every_item=True)
     for epoch in bar:
         tune = epoch >= cfg.freeze_epochs and model.cfg.unfreeze_top > 0
         model.set_backbone_trainable(tune)
         model.train()
-        gen = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
-        perm = torch.randperm(len(labels), generator=gen)
+        perm = torch.randperm(len(labels), generator=data_gen)
         tot, correct, seen = 0.0, 0, 0
         for i in range(0, len(perm), cfg.batch_size):
             idx = perm[i : i + cfg.batch_size]
@@ -112,7 +177,7 @@ def train_fold(
                     tokens = model.tokens_from_hidden(hidden(idx).to(device))
             text = bank.sample(y.cpu(), prompt_rng).to(device)
             with _autocast(device, cfg.amp):
-                use_cond = cfg.cond_weight > 0 and model.cfg.mtgf
+                use_cond = cfg.cond_weight > 0 and model.cfg.head.mtgf
                 ce = bank.class_embeds
                 # one pass: query 0 is the instance's sampled prompt, queries 1..C the class prompts
                 query = torch.cat([text[:, None], ce[None].expand(len(y), -1, -1)], 1) if use_cond else text
@@ -120,7 +185,7 @@ def train_fold(
                 cond = (
                     {"embed": out["image_embed"][:, 1:], "classes": ce, "weight": cfg.cond_weight} if use_cond else None
                 )
-                losses = facet_loss(out, text, y, model.logit_scale(), cfg.lam, cfg.loss_form, cond)
+                losses = facet_loss(out, text, y, model.logit_scale(), cfg.lam, cfg.loss_form, cond, cfg.consistency)
                 loss = sum(losses.values())
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -143,19 +208,19 @@ def train_fold(
         history.append(rec)
         bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec['train_acc']:.2f}")
         if ckpt:
-            tmp = ckpt.with_name(f".{ckpt.name}.tmp-{os.getpid()}")
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(
-                {
-                    "model": trainable_state(model),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "epoch": epoch,
-                    "history": history,
-                },
-                tmp,
-            )
-            os.replace(tmp, ckpt)
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "resume_key": key,
+                "rng": rng_state(prompt_rng, data_gen, device),
+                "model": trainable_state(model),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "epoch": epoch,
+                "history": history,
+            }
+            atomic_write(ckpt, lambda p, state=state: torch.save(state, p))
+        if on_epoch is not None:
+            on_epoch(rec)
     model.set_backbone_trainable(False)
     return history
 

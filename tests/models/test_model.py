@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from facet_lib.bundle import BundleError, load_bundle, save_bundle
+from facet_lib.config import ModelConfig, TrainConfig, apply_overrides
+from facet_lib.data.labels import prompts_for
 from facet_lib.errors import ConfigError
-from facet_lib.models.model import FacetVLM, ModelConfig
-from facet_lib.train.config import TrainConfig, apply_overrides
+from facet_lib.models.model import FacetVLM
 from facet_lib.train.loop import predict, train_fold
 
 LABELS = ["anger", "disgust", "fear", "happy", "sad", "surprise"]
@@ -32,7 +33,7 @@ def test_backbone_tokens_shapes(tiny, views):
 
 
 def test_text_bank_cached_class_embeddings(tiny):
-    bank = tiny.build_text_bank(LABELS)
+    bank = tiny.build_text_bank(LABELS, prompts_for(LABELS))
     assert bank.class_embeds.shape == (6, 128) and len(bank.prompts) == len(bank.prompt_embeds)
     torch.testing.assert_close(bank.class_embeds.norm(dim=-1), torch.ones(6))
     s = bank.sample(torch.tensor([3, 3, 0]), random.Random(1))
@@ -42,7 +43,7 @@ def test_text_bank_cached_class_embeddings(tiny):
 
 
 def _train(model, hidden, cfg, views=None):
-    bank = model.build_text_bank(LABELS)
+    bank = model.build_text_bank(LABELS, prompts_for(LABELS))
     y = torch.tensor([0, 1, 2, 3, 4, 5, 0, 1])
     return train_fold(model, bank, hidden, y, cfg, progress=False)
 
@@ -85,7 +86,7 @@ def test_cached_and_uncached_features_give_the_same_loss(views):
 
 
 def test_bundle_round_trip_and_tamper(tiny, views, tmp_path):
-    bank = tiny.build_text_bank(LABELS)
+    bank = tiny.build_text_bank(LABELS, prompts_for(LABELS))
     with torch.no_grad():
         h = tiny.hidden_from_views(torch.from_numpy(views))
     digest = save_bundle(tmp_path / "b", tiny, bank, render={"size": 64}, extra={"metrics": {"accuracy": 0.5}})

@@ -4,8 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from facet_lib.losses import LogitScale, consistency, consistency_pairwise, facet_loss, info_nce
-from facet_lib.models.facet import MTGF, CVSABlock, FacetHead, HeadConfig
+from facet_lib.config import HeadConfig
+from facet_lib.errors import ConfigError
+from facet_lib.losses import LogitScale, consistency, facet_loss, info_nce
+from facet_lib.models.facet import MTGF, CVSABlock, FacetHead
 from facet_lib.train.schedule import warmup_cosine
 
 
@@ -32,12 +34,15 @@ def test_mtgf_attention_is_a_distribution_and_gate_in_unit_interval():
     _grads_ok(m, v_tg.sum() + alpha.sum())
 
 
+@pytest.mark.parametrize("head_out", ["none", "identity", "learned"])
+@pytest.mark.parametrize("source", ["pre_cvsa", "post_cvsa"])
 @pytest.mark.parametrize(
     "cvsa, mtgf, views",
     [(True, True, [0, 1, 2]), (False, True, [0, 1, 2]), (True, False, [0, 1, 2]), (True, True, [1])],
 )
-def test_head_every_variant(cvsa, mtgf, views):
-    head = FacetHead(HeadConfig(dim=16, n_tokens=4, cvsa=cvsa, mtgf=mtgf, cvsa_heads=4))
+def test_head_every_variant(cvsa, mtgf, views, head_out, source):
+    cfg = HeadConfig(cvsa=cvsa, mtgf=mtgf, cvsa_heads=4, head_out=head_out, mtgf_input=source, view_embed_from=source)
+    head = FacetHead(cfg, dim=16, n_tokens=4)
     tokens = torch.randn(5, len(views), 4, 16)
     out = head(tokens, torch.randn(5, 16), views=views)
     assert out["image_embed"].shape == (5, 1, 16) and out["view_embeds"].shape == (5, len(views), 16)
@@ -48,16 +53,37 @@ def test_head_every_variant(cvsa, mtgf, views):
 
 
 def test_view_positional_encodings_distinguish_views():
-    head = FacetHead(HeadConfig(dim=8, n_tokens=2, cvsa=False, mtgf=False))
+    head = FacetHead(HeadConfig(cvsa=False, mtgf=False, view_embed_from="post_cvsa"), dim=8, n_tokens=2)
     same = torch.randn(1, 1, 2, 8).expand(1, 3, 2, 8)
     e = head(same)["view_embeds"][0]
     assert not torch.allclose(e[0], e[1])  # identical tokens, different view tables
+    pre = FacetHead(HeadConfig(cvsa=False, mtgf=False, view_embed_from="pre_cvsa"), dim=8, n_tokens=2)
+    e = pre(same)["view_embeds"][0]
+    torch.testing.assert_close(e[0], e[1])  # the encoder's own output: identical views agree
 
 
-def test_consistency_equals_pairwise_form():
-    e = F.normalize(torch.randn(7, 3, 10), dim=-1)
-    torch.testing.assert_close(consistency(e), consistency_pairwise(e))
-    assert consistency(e[:, :1].expand(7, 3, 10)) < 1e-12
+def test_bad_head_setting_is_refused_by_name():
+    with pytest.raises(ConfigError, match="head.head_out"):
+        FacetHead(HeadConfig(head_out="mlp"), dim=8, n_tokens=2)
+    with pytest.raises(ConfigError, match="head.mtgf_input"):
+        FacetHead(HeadConfig(mtgf_input="after"), dim=8, n_tokens=2)
+
+
+def test_consistency_forms_against_hand_computed_values():
+    # three views, e_0 = (1, 0), e_1 = (0, 1), e_2 = (1, 0): ē = (2/3, 1/3)
+    e = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]])
+    var = ((1 / 9 + 1 / 9) + (4 / 9 + 4 / 9) + (1 / 9 + 1 / 9)) / 3  # (1/V) Σ_v ‖e_v − ē‖² = 4/9
+    pairs = 2.0 + 2.0 + 0.0  # Σ_{v<w} ‖e_v − e_w‖²: (0,1), (1,2) differ, (0,2) agree
+    torch.testing.assert_close(consistency(e, "variance"), torch.tensor(var))
+    torch.testing.assert_close(consistency(e, "eq23"), torch.tensor(pairs / 3))
+    torch.testing.assert_close(consistency(e, "pairwise_eq21"), torch.tensor(2 * pairs / 3))
+    r = F.normalize(torch.randn(7, 3, 10), dim=-1)  # the factors the paper's equations differ by (V = 3)
+    torch.testing.assert_close(consistency(r, "eq23"), 3 * consistency(r, "variance"))
+    torch.testing.assert_close(consistency(r, "pairwise_eq21"), 6 * consistency(r, "variance"))
+    for form in ("variance", "pairwise_eq21", "eq23"):
+        assert consistency(r[:, :1].expand(7, 3, 10), form) < 1e-12
+    with pytest.raises(ConfigError, match="train.consistency"):
+        consistency(r, "eq99")
 
 
 def test_info_nce_hand_computed():
@@ -80,15 +106,18 @@ def test_info_nce_hand_computed():
 
 def test_total_loss_and_temperature():
     scale = LogitScale()
-    assert abs(float(scale()) - 1 / 0.07) < 1e-3
+    assert abs(float(scale().detach()) - 1 / 0.07) < 1e-3
     out = {
         "image_embed": F.normalize(torch.randn(4, 1, 8), dim=-1),
         "view_embeds": F.normalize(torch.randn(4, 3, 8), dim=-1),
     }
-    losses = facet_loss(out, F.normalize(torch.randn(4, 8), dim=-1), torch.tensor([0, 1, 0, 2]), scale(), lam=0.1)
+    y, text = torch.tensor([0, 1, 0, 2]), F.normalize(torch.randn(4, 8), dim=-1)
+    losses = facet_loss(out, text, y, scale(), 0.1, "paper")
     assert set(losses) == {"clip_loss", "consistency_loss"}
     torch.testing.assert_close(losses["consistency_loss"], 0.1 * consistency(out["view_embeds"]))
-    assert set(facet_loss(out, out["image_embed"][:, 0], torch.tensor([0, 1, 0, 2]), scale(), lam=0)) == {"clip_loss"}
+    eq21 = facet_loss(out, text, y, scale(), 0.1, "paper", consistency_form="pairwise_eq21")["consistency_loss"]
+    torch.testing.assert_close(eq21, 0.6 * consistency(out["view_embeds"]))
+    assert set(facet_loss(out, out["image_embed"][:, 0], y, scale(), 0, "paper")) == {"clip_loss"}
 
 
 def test_warmup_then_cosine():

@@ -1,4 +1,4 @@
-"""A stub of the KFP v2beta1 REST API on loopback that records every request body."""
+"""A stub of the KFP v2beta1 REST API on loopback that records every request body and its headers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Stub:
     def __init__(self):
         self.requests: list[tuple[str, str, dict]] = []
+        self.headers: list[dict[str, str]] = []  # lower-case names
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,6 +30,7 @@ class Stub:
                 raw = self.rfile.read(n) if n else b""
                 body = json.loads(raw) if raw else {}
                 stub.requests.append((method, self.path, body))
+                stub.headers.append({k.lower(): v for k, v in self.headers.items()})
                 path = self.path.split("?")[0]
                 if path.endswith("/healthz"):
                     return self._reply({"commit_sha": "stub", "tag_name": "2.5.0", "multi_user": False})

@@ -5,16 +5,72 @@ import json
 import pytest
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Metrics, Model
 
+from components.configure import configure
 from components.evaluate import evaluate
 from components.extract_features import extract_features
+from components.fingerprint import fingerprint
 from components.ingest import ingest
 from components.merge_views import merge_views
 from components.rank_pool import rank_pool
 from components.render import render
 from components.train_fold import train_fold
+from facet_lib.config import ModelConfig, RenderConfig, TrainConfig, from_params, preset
+from facet_lib.errors import ConfigError
 
-MODEL = {"clip_model": "facet-tiny", "pretrained": "", "checkpoint": "", "unfreeze_top": 1}
-TRAIN = {"epochs": 1, "freeze_epochs": 1, "lr": 0.003, "device": "cpu"}
+# the run's settings as the pipeline resolves them: a preset, override dicts, then typed knobs
+SETTINGS = configure.python_func(
+    preset="tiny-cpu",
+    model_overrides={"unfreeze_top": 1},
+    train_overrides={"freeze_epochs": 1, "device": "cpu"},
+    render_overrides={"size": 96},
+    deploy_target="none",
+    epochs=1,
+    render_size=64,
+    frames=4,
+)
+MODEL, TRAIN, RENDER = SETTINGS.model_config, SETTINGS.train_config, SETTINGS.render_config
+
+
+def test_configure_resolves_preset_overrides_and_knobs():
+    m, t, r = from_params(ModelConfig, MODEL), from_params(TrainConfig, TRAIN), from_params(RenderConfig, RENDER)
+    assert m.clip_model == "facet-tiny" and t.epochs == 1 and t.device == "cpu"
+    assert r.size == 64 and r.frames == 4  # the typed knob wins over the override dict
+    assert t.lr == preset("tiny-cpu")[1].lr  # the rest comes from the preset
+    with pytest.raises(ConfigError, match="epoch"):
+        configure.python_func("paper", {}, {"epoch": 3}, {}, "none")
+    with pytest.raises(ConfigError, match="deploy_target"):
+        configure.python_func("paper", {}, {}, {}, "kubernetes")
+
+
+def test_configure_unset_knobs_keep_the_preset_and_weights_are_required():
+    unset = configure.python_func("tiny-cpu", {}, {}, {}, "none")  # every knob at its "-1 / empty" value
+    base_m, base_t = preset("tiny-cpu")
+    assert from_params(TrainConfig, unset.train_config) == base_t
+    assert from_params(ModelConfig, unset.model_config) == base_m
+    assert from_params(RenderConfig, unset.render_config) == RenderConfig()
+    assert (
+        from_params(TrainConfig, configure.python_func("tiny-cpu", {}, {}, {}, "none", lam=0.0).train_config).lam == 0
+    )
+    with pytest.raises(ConfigError, match="pretrained"):
+        configure.python_func("paper", {}, {}, {}, "none")
+    ok = configure.python_func("paper", {}, {}, {}, "none", allow_random_weights=True)
+    assert from_params(ModelConfig, ok.model_config).clip_model == "ViT-B-16"
+    micro = configure.python_func("tiny-cpu", {}, {}, {}, "none", dataset="4dme", protocol="4dme")
+    assert from_params(ModelConfig, micro.model_config).micro is True
+
+
+def test_local_deploy_refused_inside_a_pod(monkeypatch):
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    with pytest.raises(ConfigError, match="kfp.local runs only"):
+        configure.python_func("paper", {}, {}, {}, "local")
+
+
+def test_fingerprint_follows_content(tmp_path):
+    (tmp_path / "a.wrl").write_text("x")
+    first = fingerprint.python_func(data_uri=str(tmp_path))
+    assert first.files == 1 and fingerprint.python_func(data_uri=str(tmp_path)) == first
+    (tmp_path / "b.wrl").write_text("y")
+    assert fingerprint.python_func(data_uri=str(tmp_path)).fingerprint != first.fingerprint
 
 
 def _art(cls, tmp_path, name):
@@ -27,6 +83,7 @@ def steps(synth_root, tmp_path_factory):
     index = _art(Dataset, t, "index")
     out = ingest.python_func(
         data_uri=str(synth_root / "bu3dfe"),
+        data_fingerprint="f" * 64,
         dataset="bu3dfe",
         protocol="bu3dfe-I",
         n_folds=2,
@@ -43,6 +100,7 @@ def test_ingest(steps):
     assert out.samples == 4 * 12 and out.is_4d is False and out.fold_ids == [0, 1]
     assert sorted(s for g in out.shard_groups for s in g) == [0, 1, 2]
     assert index.metadata["subjects"] == 4 and len(index.metadata["index_sha256"]) == 64
+    assert index.metadata["data_fingerprint"] == "f" * 64
 
 
 def test_render_rank_pool_merge_features_train_evaluate(steps, synth_root):
@@ -54,10 +112,7 @@ def test_render_rank_pool_merge_features_train_evaluate(steps, synth_root):
             index=index,
             data_uri=str(synth_root / "bu3dfe"),
             shards=group,
-            mode="shaded",
-            size=64,
-            frames=4,
-            temporal="rankpool",
+            render_config=RENDER,
         )
         render.python_func(**args, views=v3)
         rank_pool.python_func(**args, views=v4)
@@ -87,9 +142,14 @@ def test_render_rank_pool_merge_features_train_evaluate(steps, synth_root):
         models.append(fm)
     table, metrics = _art(Dataset, t, "cv"), _art(Metrics, t, "metrics")
     conf, report = _art(ClassificationMetrics, t, "conf"), _art(HTML, t, "report")
-    res = evaluate.python_func(fold_models=models, cv_table=table, metrics=metrics, confusion=conf, report=report)
+    res = evaluate.python_func(
+        fold_models=models, index=index, cv_table=table, metrics=metrics, confusion=conf, report=report
+    )
     assert res.best_fold in (0, 1) and 0 <= res.accuracy <= 1
     assert {"accuracy_mean", "accuracy_std", "fold0_accuracy"} <= set(metrics.metadata)
+    # the paper's reference and the trivial baseline reach the KFP metrics (issue 10)
+    assert "baseline_logreg_accuracy" in metrics.metadata and metrics.metadata["paper_source"]
+    assert "random" in metrics.metadata["paper_note"]
     assert len(conf.metadata["confusionMatrix"]["rows"]) == 6
     assert "FACET-VLM cross-validation" in open(report.path).read()
     summary = json.loads(open(f"{table.path}/summary.json").read())

@@ -5,14 +5,15 @@ import json
 import pandas as pd
 import pytest
 
+from facet_lib.config import PRESETS
 from facet_lib.data.folds import make_folds, save_folds
 from facet_lib.data.indexers import index_dataset, select_protocol
 from facet_lib.data.synthetic import SynthConfig, generate
+from facet_lib.eval.report import RANDOM_WEIGHTS_NOTE
 from facet_lib.render import RenderConfig
 from facet_lib.render.dataset import render_dataset
 from facet_lib.train import loop
 from facet_lib.train.cv import Runner, load_data, run_ablations, run_cross, run_cv
-from facet_lib.train.presets import PRESETS
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +61,14 @@ def test_short_cv_learns_and_never_sees_test_subjects(rendered, tmp_path, monkey
         train_subjects = set(folds.loc[folds.fold != f, "subject"])
         assert not test_subjects & train_subjects
         assert seen[str(tmp_path / "out" / f"fold_{f}" / "checkpoint.pt")] == (folds.fold != f).sum()
-    for name in ("cv_table.csv", "confusion.png", "per_fold_accuracy.png", "config.json", "summary.json"):
+    for name in ("cv_table.csv", "confusion.png", "per_fold_accuracy.png", "config.json", "summary.json", "report.md"):
         assert (tmp_path / "out" / name).exists()
     cfg = json.loads((tmp_path / "out" / "config.json").read_text())
-    assert cfg["backbone_weights"] == "random (untrained)" and cfg["synthetic_note"]
+    assert cfg["backbone_weights"] == "random (untrained)" and cfg["note"] == RANDOM_WEIGHTS_NOTE
+    for f in res["preds"]:  # a fold folder: that fold's model and predictions only
+        files = {p.name for p in (tmp_path / "out" / f"fold_{f}").iterdir()} - {"checkpoint.pt"}
+        assert files == {"fold.json", "predictions.csv", "baseline_predictions.csv", "trainable.safetensors"}
+    assert res["best_fold"] == json.loads((tmp_path / "out" / "summary.json").read_text())["best_fold"]
 
 
 def test_resume_after_interruption(rendered, tmp_path):
