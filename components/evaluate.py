@@ -22,7 +22,7 @@ def evaluate(
     import shutil
     from collections import namedtuple
 
-    from facet_lib.eval.targets import backbone_note, paper_metrics
+    from facet_lib.eval.targets import paper_metrics
     from facet_lib.steps import evaluate_step
 
     ingest = json.loads(open(index.path + "/ingest.json").read())
@@ -39,7 +39,7 @@ def evaluate(
     paper, paper_meta = paper_metrics(s.get("comparison", []))
     for name, value in paper.items():
         metrics.log_metric(name, value)
-    metrics.metadata.update({**paper_meta, "paper_note": backbone_note(s["backbone_weights"])})
+    metrics.metadata.update(paper_meta)
     confusion.log_confusion_matrix(s["labels"], s["confusion"])
     shutil.copy(cv_table.path + "/report.html", report.path)
     for art in (metrics, confusion):  # also as files: kfp.local's cache counts an artifact without one as missing

@@ -65,7 +65,7 @@ def headline(table: pd.DataFrame, context: dict, weights: str, baseline: pd.Data
     """The report's main table (``eval.targets.comparison_table``): per metric ours (mean, std, pooled), the
     trivial baseline, the paper's number for ``context["protocol"]``/``["variant"]`` and the difference."""
     t = comparison_table(table, context.get("protocol"), weights, context.get("variant") or "full", baseline)
-    return t.drop(columns=["mode", "backbone_weights"]).set_index("metric")
+    return t.drop(columns=["mode"]).set_index("metric")
 
 
 def _baseline(fold_dirs: list[str | Path], labels: list[str]) -> pd.DataFrame | None:
@@ -111,7 +111,8 @@ def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | N
     refs = with_reference_rows(table, context.get("protocol"), context.get("variant") or "full", baseline)
     refs.to_csv(out / "cv_table.csv", index=False)  # + paper, diff_to_paper and baseline_logreg rows
     full = headline(table, context, weights, baseline)
-    head = full.loc[[m for m in MAIN_METRICS if m in full.index]]
+    # the weights note is printed once beside the table, not in every row (it stays in summary["comparison"])
+    head = full.loc[[m for m in MAIN_METRICS if m in full.index]].drop(columns=["backbone_weights"])
     best = best_fold(table)
     by_fold = {int(i["fold"]): (i, str(d)) for i, d in zip(infos, fold_dirs)}
     name = context.get("variant") or "cross-validation"
