@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+NETNS = Path(__file__).resolve().parent / "s3_netns.py"
 
 
 def _weed() -> str:
@@ -49,7 +50,7 @@ def _free(port: int) -> bool:
             return False
 
 
-PORTS = 6  # s3, master, volume, filer, metrics, admin; each with a gRPC twin at +10000
+PORTS = 6  # s3, master, volume, filer, (unused: was metrics), admin; each with a gRPC twin at +10000
 
 
 def _range_free(b: int) -> bool:
@@ -95,6 +96,7 @@ def _config(d: Path, port: int) -> dict:
             "secret_key": secrets.token_hex(20),
             "jwt": {k: secrets.token_hex(32) for k in ("signing", "signing_read", "filer", "filer_read")},
         }
+    cfg.setdefault("admin_password", secrets.token_hex(20))  # SeaweedFS's admin server: login required
     if port and cfg.get("port") != port:
         cfg["port"] = _base_port(port)
     elif not cfg.get("port"):
@@ -198,9 +200,9 @@ enabled = false
     )
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, name: bytes = b"weed") -> bool:
     try:
-        return b"weed" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return name in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         try:
             os.kill(pid, 0)
@@ -209,14 +211,23 @@ def _alive(pid: int) -> bool:
             return False
 
 
-def start(data_dir: str | Path = ROOT / "runs" / "s3", port: int = 0) -> dict:
+def isolation_available() -> bool:
+    """Whether this machine lets an unprivileged process make a private network (user namespaces)."""
+    r = subprocess.run([sys.executable, str(NETNS), "check"], capture_output=True, timeout=20)
+    return r.returncode == 0
+
+
+def start(data_dir: str | Path = ROOT / "runs" / "s3", port: int = 0, isolate: bool | None = None) -> dict:
+    """Start SeaweedFS for ``data_dir`` (or return the running one). ``isolate`` (default: when the
+    machine allows it) runs it in a private network so that only the S3 gateway is reachable; without
+    it the admin routes that SeaweedFS lets a setting close are closed and the rest stay (README)."""
     d = Path(data_dir).resolve()
     state = d / "server.json"
     if state.exists():
         info = json.loads(state.read_text())
         if _alive(info["pid"]):
             return info
-        state.unlink()
+        stop(d)
     (d / "data").mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o700)
     cfg = _config(d, port)
@@ -227,7 +238,10 @@ def start(data_dir: str | Path = ROOT / "runs" / "s3", port: int = 0) -> dict:
     }
     _write_private(d / "s3.json", json.dumps({"identities": [identity]}))
     _write_private(d / "security.toml", _security_toml(cfg, _tls(d)))  # read from the working directory
+    isolated = isolation_available() if isolate is None else isolate
     b = cfg["port"]
+    sock = d / "s3.sock"
+    sock.unlink(missing_ok=True)
     cmd = [
         _weed(),
         "mini",
@@ -235,26 +249,30 @@ def start(data_dir: str | Path = ROOT / "runs" / "s3", port: int = 0) -> dict:
         "-ip=127.0.0.1",
         "-ip.bind=127.0.0.1",
         f"-s3.config={d / 's3.json'}",
-        f"-s3.port={b}",
+        f"-s3.port={b}",  # isolated: inside the private network; the proxy serves b outside
+        f"-s3.localSocket={sock}",
+        f"-filer.localSocket={d / 'filer.sock'}",
         f"-master.port={b + 1}",
         f"-volume.port={b + 2}",
         f"-filer.port={b + 3}",
-        f"-metricsPort={b + 4}",
         f"-admin.port={b + 5}",
+        f"-admin.password={cfg['admin_password']}",
+        "-disableHttp",  # master: no /dir, /col, /vol, /submit routes; filer: no HTTP routes at all
         "-master.telemetry=false",
         "-webdav=false",
         "-admin.ui=false",
+        "-s3.iam=false",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
     ]
+    if isolated:
+        cmd = [sys.executable, str(NETNS), "exec", "--", *cmd]
     log = open(d / "server.log", "ab")
     proc = subprocess.Popen(cmd, cwd=d, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    if not _ready(b):
-        proc.kill()
-        raise SystemExit(f"SeaweedFS did not start; see {d / 'server.log'}")
     info = {
         "pid": proc.pid,
-        "ports": {"s3": b, "master": b + 1, "volume": b + 2, "filer": b + 3, "metrics": b + 4, "admin": b + 5},
+        "isolated": isolated,
+        "ports": {"s3": b, "master": b + 1, "volume": b + 2, "filer": b + 3, "admin": b + 5},
         "env": {
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{b}",
             "AWS_ACCESS_KEY_ID": cfg["access_key"],
@@ -263,12 +281,36 @@ def start(data_dir: str | Path = ROOT / "runs" / "s3", port: int = 0) -> dict:
         },
     }
     _write_private(state, json.dumps(info))
+    if isolated:
+        if not _wait_path(sock):
+            stop(d)
+            raise SystemExit(f"SeaweedFS did not start; see {d / 'server.log'}")
+        proxy = subprocess.Popen(
+            [sys.executable, str(NETNS), "proxy", "127.0.0.1", str(b), str(sock)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        info["proxy_pid"] = proxy.pid
+        _write_private(state, json.dumps(info))
+    if not _ready(b):
+        stop(d)
+        raise SystemExit(f"SeaweedFS did not start; see {d / 'server.log'}")
     try:
         _wait_s3(info["env"])
     except Exception:
         stop(d)
         raise
     return info
+
+
+def _wait_path(p: Path, timeout: float = 20.0) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        if p.exists():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _wait_s3(env: dict, timeout: float = 30.0) -> None:
@@ -295,27 +337,35 @@ def _wait_s3(env: dict, timeout: float = 30.0) -> None:
             time.sleep(0.3)
 
 
-def stop(data_dir: str | Path = ROOT / "runs" / "s3") -> bool:
-    state = Path(data_dir).resolve() / "server.json"
-    if not state.exists():
-        return False
-    pid = json.loads(state.read_text())["pid"]
-    state.unlink(missing_ok=True)
-    if not _alive(pid):
-        return False
+def _kill(pid: int, name: bytes) -> None:
+    """SIGTERM the process group of ``pid`` (our child, started in its own session), then SIGKILL."""
+    if not _alive(pid, name):
+        return
     try:
         os.killpg(pid, signal.SIGTERM)
         for _ in range(100):
             try:  # reap it when it is our child, else poll
                 if os.waitpid(pid, os.WNOHANG)[0]:
-                    return True
+                    return
             except ChildProcessError:
                 os.kill(pid, 0)
             time.sleep(0.05)
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
-    return True
+
+
+def stop(data_dir: str | Path = ROOT / "runs" / "s3") -> bool:
+    state = Path(data_dir).resolve() / "server.json"
+    if not state.exists():
+        return False
+    info = json.loads(state.read_text())
+    state.unlink(missing_ok=True)
+    was = _alive(info["pid"])
+    if info.get("proxy_pid"):
+        _kill(info["proxy_pid"], NETNS.name.encode())
+    _kill(info["pid"], b"weed")
+    return was
 
 
 def main() -> None:
