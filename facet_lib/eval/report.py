@@ -20,9 +20,20 @@ import pandas as pd
 
 from facet_lib.errors import ConfigError
 from facet_lib.eval.metrics import DEFINITIONS, cv_table, fold_rows, pooled_confusion
-from facet_lib.eval.targets import backbone_note, comparison_table, with_reference_rows
+from facet_lib.eval.targets import (
+    PAPER_ROW,
+    THIS_RUN,
+    backbone_note,
+    comparison_table,
+    paper_target,
+    published_note,
+    standing,
+    with_reference_rows,
+)
 
-MAIN_METRICS = ("accuracy", "macro_f1", "mean_class_acc")  # the report's rows; every metric: summary.json, cv_table.csv
+# the report's rows (+ every metric the paper prints for the protocol); every metric: summary.json, cv_table.csv
+MAIN_METRICS = ("accuracy", "macro_f1", "mean_class_recall", "acc_average")
+STANDING_METRICS = ("accuracy", "macro_f1", "acc_average")  # the columns of the paper's tables of methods
 RANDOM_WEIGHTS_NOTE = "random backbone weights: these numbers show the pipeline works, not the paper's accuracy"
 
 
@@ -66,6 +77,52 @@ def headline(table: pd.DataFrame, context: dict, weights: str, baseline: pd.Data
     trivial baseline, the paper's number for ``context["protocol"]``/``["variant"]`` and the difference."""
     t = comparison_table(table, context.get("protocol"), weights, context.get("variant") or "full", baseline)
     return t.drop(columns=["mode"]).set_index("metric")
+
+
+def head_rows(full: pd.DataFrame) -> list[str]:
+    """The report's main rows: ``MAIN_METRICS`` and every other metric the paper prints a value for."""
+    printed = [m for m in full.index if m not in MAIN_METRICS and pd.notna(full.loc[m, "paper"])]
+    return [m for m in MAIN_METRICS if m in full.index] + printed
+
+
+def standings(protocol: str | None, ours: dict[str, float]) -> dict[str, pd.DataFrame]:
+    """Per metric of ``STANDING_METRICS`` that the paper's tables carry for ``protocol``: this run among the
+    published methods (``eval.targets.standing``)."""
+    out = {m: standing(protocol, m, ours.get(m)) for m in STANDING_METRICS}
+    return {m: t for m, t in out.items() if len(t) > 1}
+
+
+def standing_lines(tables: dict[str, pd.DataFrame], html: bool = False, note: str | None = None) -> list[str]:
+    """The "published methods" section of a report (markdown or HTML), with the comparability note and
+    the random-weights ``note`` where it applies."""
+    if not tables:
+        return []
+    out = ["<h2>Among the published methods</h2>" if html else "## Among the published methods", ""]
+    for m, t in tables.items():
+        rank = t.loc[t["method"] == THIS_RUN, "rank"].iloc[0]
+        where = f"rank {rank:.0f} of {len(t)}" if pd.notna(rank) else "no value"
+        table = t.loc[~t["method"].isin([THIS_RUN, PAPER_ROW]), "source"]
+        caption = f"{m}: this run would be {where} ({table.iloc[0] if len(table) else 'the paper'})"
+        caption += f" — {note}" if note else ""
+        t = t.drop(columns=["source"])
+        out += (
+            [f"<p>{caption}</p>", t.round(4).to_html(index=False)]
+            if html
+            else [caption, "", *_markdown(t.set_index("rank")), ""]
+        )
+    pub = published_note()
+    return out + [f"<p>{pub}</p>" if html else pub, ""]
+
+
+def standing_records(tables: dict[str, pd.DataFrame]) -> dict[str, list[dict]]:
+    """``standings`` as JSON-ready records (a missing rank or value: None)."""
+    return {
+        m: [
+            {k: (None if pd.isna(v) else (int(v) if k == "rank" else v)) for k, v in r.items()}
+            for r in t.to_dict("records")
+        ]
+        for m, t in tables.items()
+    }
 
 
 def _baseline(fold_dirs: list[str | Path], labels: list[str]) -> pd.DataFrame | None:
@@ -112,7 +169,8 @@ def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | N
     refs.to_csv(out / "cv_table.csv", index=False)  # + paper, diff_to_paper and baseline_logreg rows
     full = headline(table, context, weights, baseline)
     # the weights note is printed once beside the table, not in every row (it stays in summary["comparison"])
-    head = full.loc[[m for m in MAIN_METRICS if m in full.index]].drop(columns=["backbone_weights"])
+    head = full.loc[head_rows(full)].drop(columns=["backbone_weights"])
+    places = standings(context.get("protocol"), full["ours_mean"].to_dict())
     best = best_fold(table)
     by_fold = {int(i["fold"]): (i, str(d)) for i, d in zip(infos, fold_dirs)}
     name = context.get("variant") or "cross-validation"
@@ -136,6 +194,7 @@ def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | N
         "confusion": cm.tolist(),
         "history": {str(f): by_fold[f][0].get("history", []) for f in sorted(by_fold)},
         "comparison": full.reset_index().to_dict("records"),
+        "standing": standing_records(places),
     }
     summary = _strict(summary)
     (out / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=False))
@@ -151,6 +210,7 @@ def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | N
         "",
         backbone_note(weights),
         "",
+        *standing_lines(places, note=note),
         *(f"- {k}: {v}" for k, v in DEFINITIONS.items()),
         "",
         "Every fold and mode: cv_table.csv; plots: confusion.png, per_fold_accuracy.png.",
@@ -162,6 +222,7 @@ def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | N
         f"<p>{len(preds)} folds; best fold {best} (highest class-conditional accuracy)</p>",
         head.round(4).to_html(),
         f"<p>{backbone_note(weights)}</p>",
+        *standing_lines(places, html=True, note=note),
         "<ul>" + "".join(f"<li>{k}: {v}</li>" for k, v in DEFINITIONS.items()) + "</ul>",
         _img(out / "confusion.png"),
         _img(out / "per_fold_accuracy.png"),
@@ -169,4 +230,65 @@ def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | N
         "</body></html>",
     ]
     (out / "report.html").write_text("\n".join(html))
+    return summary
+
+
+CROSS_METRICS = ("accuracy", "macro_f1", "mean_class_recall", "acc_average")
+
+
+def write_cross_report(results: dict, out: str | Path, protocol: str | None, weights: str) -> dict:
+    """The single cross-dataset run's report beside the paper (Table 4(b) reports the target's classes,
+    e.g. BP4D T1/T8 happy vs disgust): ``cross_summary.json`` and ``cross_report.md`` in ``out``.
+    ``results``: scope (``target_classes``, ``source_classes``) → metrics, as ``run_cross`` computes them."""
+    out = Path(out)
+    note, records = weights_note(weights), []
+    for scope, m in results.items():
+        for metric in CROSS_METRICS:
+            paper, source = paper_target(protocol, metric) if scope == "target_classes" else (None, "")
+            if scope != "target_classes":
+                source = "the paper reports the target's classes only (Table 4(b))"
+            ours = float(m.get(metric, math.nan))
+            diff = math.nan if paper is None else ours - float(paper)
+            records.append(
+                {
+                    "scope": scope,
+                    "metric": metric,
+                    "ours": ours,
+                    "paper": math.nan if paper is None else float(paper),
+                    "diff_to_paper": diff,
+                    "paper_source": source,
+                    "backbone_weights": backbone_note(weights),
+                }
+            )
+    comp = pd.DataFrame(records)
+    target = comp[comp["scope"] == "target_classes"].set_index("metric")
+    places = standings(protocol, target["ours"].to_dict()) if len(target) else {}
+    summary = _strict(
+        {
+            "protocol": protocol,
+            "backbone_weights": weights,
+            "note": note,
+            "comparison": target.drop(columns=["scope"]).reset_index().to_dict("records"),
+            "scopes": comp.to_dict("records"),
+            "standing": standing_records(places),
+        }
+    )
+    (out / "cross_summary.json").write_text(json.dumps(summary, indent=1, allow_nan=False))
+    lines = [
+        f"# FACET-VLM cross-dataset test ({protocol})",
+        "",
+        f"Backbone weights: {weights}" + (f" — **{note}**" if note else ""),
+        "",
+        *_markdown(comp.drop(columns=["backbone_weights"]).set_index("scope")),
+        "",
+        backbone_note(weights),
+        "",
+        *standing_lines(places, note=note),
+        *(
+            f"- {k}: {v}"
+            for k, v in DEFINITIONS.items()
+            if k in ("accuracy", "macro_f1", "acc_average", "mean_class_recall")
+        ),
+    ]
+    (out / "cross_report.md").write_text("\n".join(lines) + "\n")
     return summary

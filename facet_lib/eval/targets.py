@@ -17,14 +17,46 @@ from facet_lib.errors import ConfigError
 
 PACKAGED = "paper_targets.yaml"
 MISSING = "not in paper_targets.yaml"
+THIS_RUN = "this run"
+PAPER_ROW = "FACET-VLM (paper)"
+ROW_KEYS = {"method", "ref", "metrics", "setting", "gap"}
+
+
+def _fraction(v) -> bool:
+    return v is None or (not isinstance(v, bool) and isinstance(v, (int, float)) and 0 <= v <= 1)
+
+
+def _check_published(where: str, published) -> None:
+    """``published.<protocol>``: ``{source, rows: [{method, ref, metrics: {name: fraction}, setting?, gap?}]}``."""
+    if not isinstance(published, dict):
+        raise ConfigError(f"{where}: 'published' must be a mapping of protocols")
+    for proto, block in published.items():
+        key = f"published.{proto}"
+        if (
+            not isinstance(block, dict)
+            or not isinstance(block.get("source"), str)
+            or not isinstance(block.get("rows"), list)
+        ):
+            raise ConfigError(f"{where}: {key}: expected {{source: text, rows: [...]}}")
+        for i, row in enumerate(block["rows"]):
+            rk = f"{key}.rows[{i}]"
+            if not isinstance(row, dict) or not {"method", "ref", "metrics"} <= set(row) or not set(row) <= ROW_KEYS:
+                raise ConfigError(f"{where}: {rk}: expected {{method, ref, metrics}} (+ setting, gap), got {row!r}")
+            if not isinstance(row["method"], str) or isinstance(row["ref"], bool) or not isinstance(row["ref"], int):
+                raise ConfigError(f"{where}: {rk}: 'method' must be a text and 'ref' the paper's citation number")
+            if not isinstance(row["metrics"], dict) or not row["metrics"]:
+                raise ConfigError(f"{where}: {rk}.metrics: expected a mapping of metric → fraction")
+            for m, v in {**row["metrics"], **({"gap": row["gap"]} if "gap" in row else {})}.items():
+                if v is None or not _fraction(v):
+                    raise ConfigError(f"{where}: {rk}.{m}: expected a fraction in [0, 1], got {v!r}")
 
 
 @lru_cache(maxsize=4)
 def load_targets(path: str | None = None) -> dict:
     """The parsed and checked targets file; ``path`` overrides the packaged one.
 
-    Every leaf is ``{value: float in [0, 1] or null, source: text}``; anything else is refused with the
-    file and the key path named."""
+    Every ``targets`` leaf is ``{value: float in [0, 1] or null, source: text}``; ``published`` rows and the
+    ``no_counterpart`` reasons are checked too; anything else is refused with the file and key path named."""
     where = path or f"facet_lib/configs/{PACKAGED}"
     text = Path(path).read_text() if path else resources.files("facet_lib.configs").joinpath(PACKAGED).read_text()
     doc = yaml.safe_load(text)
@@ -43,20 +75,74 @@ def load_targets(path: str | None = None) -> dict:
                 if not isinstance(leaf, dict) or set(leaf) != {"value", "source"}:
                     raise ConfigError(f"{where}: {key}: expected {{value: number or null, source: text}}")
                 v = leaf["value"]
-                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
+                if not _fraction(v):
                     raise ConfigError(f"{where}: {key}.value: expected a fraction in [0, 1] or null, got {v!r}")
                 if not isinstance(leaf["source"], str) or not leaf["source"].strip():
                     raise ConfigError(f"{where}: {key}.source: every value needs its source")
+    _check_published(where, doc.setdefault("published", {}))
+    reasons = doc.setdefault("no_counterpart", {})
+    if not isinstance(reasons, dict) or not all(isinstance(v, str) and v.strip() for v in reasons.values()):
+        raise ConfigError(f"{where}: 'no_counterpart' must map variant names to a reason (text)")
+    if doc["published"] and not isinstance(doc.get("published_note"), str):
+        raise ConfigError(f"{where}: 'published_note' must be a text (shown beside the published methods)")
     return doc
 
 
 def paper_target(protocol: str | None, metric: str = "accuracy", variant: str = "full", path: str | None = None):
-    """(value or None, source) of the paper's number for ``protocol``/``variant``/``metric``."""
+    """(value or None, source) of the paper's number for ``protocol``/``variant``/``metric``; for a variant
+    with no counterpart in the paper (``no_counterpart``) the source is that reason."""
     doc = load_targets(path)
-    leaf = doc["targets"].get(str(protocol), {}).get(variant, {}).get(metric)
+    variants = doc["targets"].get(str(protocol), {})
+    if variant not in variants and variant in doc["no_counterpart"]:
+        return None, doc["no_counterpart"][variant]
+    leaf = variants.get(variant, {}).get(metric)
+    if leaf is None and variants.get(variant):
+        printed = ", ".join(variants[variant])
+        return None, f"not printed: for {protocol} / {variant} the paper gives {printed} only"
     if leaf is None:
         return None, f"{MISSING} (protocol {protocol!r}, variant {variant!r}, metric {metric!r})"
     return leaf["value"], leaf["source"]
+
+
+def published_rows(protocol: str | None, path: str | None = None) -> tuple[list[dict], str]:
+    """The published baseline rows of ``protocol`` (as printed in Tables 2-5) and their table."""
+    block = load_targets(path)["published"].get(str(protocol))
+    return (
+        ([], f"no published baselines for protocol {protocol!r}") if block is None else (block["rows"], block["source"])
+    )
+
+
+def standing(protocol: str | None, metric: str, ours: float | None, path: str | None = None) -> pd.DataFrame:
+    """Where a run would stand among the published methods on ``metric``: the paper's baseline rows, the
+    paper's FACET-VLM and ``this run`` (``ours``), best first, with their rank (1 = best). Empty when the
+    paper prints no method with this metric for ``protocol``."""
+    rows, table = published_rows(protocol, path)
+    out = [
+        {
+            "method": r["method"],
+            "ref": r["ref"],
+            "setting": r.get("setting", ""),
+            "value": r["metrics"][metric],
+            "source": table,
+        }
+        for r in rows
+        if r["metrics"].get(metric) is not None
+    ]
+    value, source = paper_target(protocol, metric, "full", path)
+    if value is not None:
+        out.append({"method": PAPER_ROW, "ref": "", "setting": "", "value": value, "source": source})
+    if not out:
+        return pd.DataFrame(columns=["rank", "method", "ref", "setting", "value", "source"])
+    ours = math.nan if ours is None else float(ours)
+    out.append({"method": THIS_RUN, "ref": "", "setting": "", "value": ours, "source": "this run"})
+    t = pd.DataFrame(out).sort_values("value", ascending=False, kind="stable", na_position="last")
+    t.insert(0, "rank", t["value"].rank(ascending=False, method="min").astype("Int64"))
+    return t.reset_index(drop=True)
+
+
+def published_note(path: str | None = None) -> str:
+    """The comparability note shown beside every table of published methods."""
+    return str(load_targets(path).get("published_note", ""))
 
 
 def backbone_note(weights: str, path: str | None = None) -> str:
@@ -148,18 +234,40 @@ def with_reference_rows(
     return pd.concat([table, pd.DataFrame(extra)], ignore_index=True)
 
 
-def paper_metrics(comparison: list[dict], metric: str = "accuracy") -> tuple[dict[str, float], dict[str, str]]:
-    """From a report summary's ``comparison`` records: the KFP ``Metrics`` values (finite numbers only:
-    ``paper_<metric>``, ``diff_to_paper_<metric>``, ``baseline_logreg_<metric>``) and the metadata that goes
-    with them (``paper_source``, ``backbone_weights`` note)."""
-    row = next((r for r in comparison if r.get("metric") == metric), None)
-    if row is None:
-        return {}, {"paper_source": f"no '{metric}' in the report's comparison"}
-    values = {
-        f"paper_{metric}": row.get("paper"),
-        f"diff_to_paper_{metric}": row.get("diff_to_paper"),
-        f"baseline_logreg_{metric}": row.get("baseline_logreg"),
-    }
-    finite = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
-    meta = {"paper_source": str(row.get("paper_source", "")), "paper_note": str(row.get("backbone_weights", ""))}
-    return finite, meta
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def paper_metrics(
+    comparison: list[dict], standings: dict[str, list[dict]] | None = None, main: str = "accuracy"
+) -> tuple[dict[str, float], dict[str, str]]:
+    """From a report summary's ``comparison`` (and ``standing``) records: the KFP ``Metrics`` values (finite
+    numbers only) — ``paper_<m>`` and ``diff_to_paper_<m>`` for every metric the paper prints,
+    ``baseline_logreg_<m>`` for those and ``main``, ``published_rank_<m>``/``published_count_<m>`` (this run
+    among the published methods, 1 = best) — and the metadata that goes with them (``paper_source`` of
+    ``main``, ``paper_source_<m>``, the ``paper_note`` on backbone weights, the ``published_note``)."""
+    values: dict[str, float] = {}
+    meta: dict[str, str] = {}
+    rows = {r.get("metric"): r for r in comparison}
+    if main not in rows:
+        meta["paper_source"] = f"no '{main}' in the report's comparison"
+    for m, row in rows.items():
+        has_paper = _finite(row.get("paper"))
+        if has_paper:
+            values[f"paper_{m}"] = float(row["paper"])
+            meta[f"paper_source_{m}"] = str(row.get("paper_source", ""))
+            if _finite(row.get("diff_to_paper")):
+                values[f"diff_to_paper_{m}"] = float(row["diff_to_paper"])
+        if (has_paper or m == main) and _finite(row.get("baseline_logreg")):
+            values[f"baseline_logreg_{m}"] = float(row["baseline_logreg"])
+        if m == main:
+            meta["paper_source"] = str(row.get("paper_source", ""))
+            meta["paper_note"] = str(row.get("backbone_weights", ""))
+    for m, table in (standings or {}).items():
+        ours = next((r for r in table if r.get("method") == THIS_RUN), None)
+        if ours is not None and _finite(ours.get("rank")):
+            values[f"published_rank_{m}"] = float(ours["rank"])
+            values[f"published_count_{m}"] = float(len(table))
+    if standings:
+        meta["published_note"] = published_note()
+    return values, meta

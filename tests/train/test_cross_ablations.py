@@ -35,7 +35,9 @@ def test_each_variant_runs_cross_dataset_with_its_own_settings(tmp_path, monkeyp
     assert seen["front_only"][0].views == (0,) and base.model_cfg.views == (0, 1, 2)  # the base runner is untouched
     assert table.loc["no_mtgf", "accuracy"] == pytest.approx(0.7)
     assert {"paper", "diff_to_paper", "paper_source", "backbone_weights"} <= set(table.columns)
-    assert "not available" in table.loc["full", "paper_source"]  # bp4d-cross: the paper's value is not in the file
+    assert table.loc["full", "paper"] == pytest.approx(0.8612)  # Table 4(b)
+    assert table.loc["no_mtgf", "paper"] == pytest.approx(0.7905) and "§4.4.1" in table.loc["no_mtgf", "paper_source"]
+    assert pd.isna(table.loc["front_only", "paper"]) and "[53]" in table.loc["front_only", "paper_source"]
     saved = pd.read_csv(tmp_path / "ablation_table.csv", index_col="variant")
     assert list(saved.index) == ["full", "no_mtgf", "front_only"]
     assert (tmp_path / "ablation_heatmap.png").exists() and (tmp_path / "ablation_heatmap_diff.png").exists()
