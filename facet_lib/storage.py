@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from facet_lib.errors import FacetError
@@ -36,6 +38,8 @@ def split_s3(uri: str) -> tuple[str, str]:
 def endpoint() -> str:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS default"
 
+
+TRANSFER_WORKERS = 16  # objects in flight per download_prefix/upload_dir (S3 latency-bound, not CPU)
 
 _ENV = (
     "AWS_ENDPOINT_URL_S3",
@@ -64,7 +68,10 @@ def _client(env: tuple):
         aws_session_token=e["AWS_SESSION_TOKEN"] or None,
         region_name=e["AWS_DEFAULT_REGION"] or e["AWS_REGION"] or "us-east-1",
         config=Config(
-            signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 5, "mode": "standard"}
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 5, "mode": "standard"},
+            max_pool_connections=TRANSFER_WORKERS,  # one connection per transfer thread
         ),
     )
 
@@ -127,14 +134,28 @@ def ensure_bucket(bucket: str) -> None:
                 raise _wrap(e2, "create bucket", f"s3://{bucket}") from None
 
 
-def upload_file(path: str | Path, uri: str) -> str:
-    """One object; multipart above 16 MiB. A single PUT/complete is atomic for readers."""
+def upload_file(path: str | Path, uri: str, metadata: dict[str, str] | None = None) -> str:
+    """One object; multipart above 16 MiB. A single PUT/complete is atomic for readers. ``metadata``:
+    user metadata stored with the object (``x-amz-meta-*``; read back by ``head``)."""
     bucket, key = split_s3(uri)
+    extra = {"ExtraArgs": {"Metadata": dict(metadata)}} if metadata else {}
     try:
-        client().upload_file(str(path), bucket, key, Config=_transfer())
+        client().upload_file(str(path), bucket, key, Config=_transfer(), **extra)
     except Exception as e:
         raise _wrap(e, "upload to", uri) from None
     return uri
+
+
+def head(uri: str) -> dict | None:
+    """``{"size", "etag", "metadata"}`` of one object, or None when it does not exist."""
+    bucket, key = split_s3(uri)
+    try:
+        r = client().head_object(Bucket=bucket, Key=key)
+    except Exception as e:
+        if _code(e) in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise _wrap(e, "head", uri) from None
+    return {"size": r["ContentLength"], "etag": r.get("ETag", "").strip('"'), "metadata": r.get("Metadata", {})}
 
 
 def list_objects(uri: str) -> list[dict]:
@@ -158,19 +179,34 @@ def list_keys(uri: str) -> list[str]:
     return [o["key"] for o in list_objects(uri)]
 
 
-def upload_dir(src: str | Path, uri: str, skip: set[str] | None = None) -> list[str]:
-    """Every file below ``src`` to ``uri/<relative path>``; returns the relative paths."""
+def _parallel(fn: Callable[[str], object], items: Iterable[str], workers: int) -> None:
+    """``fn(item)`` for every item on a bounded thread pool; the first failure cancels what has not
+    started and is raised once the running transfers have finished (no thread left writing)."""
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        for it in items:
+            fn(it)
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="s3") as pool:
+        futures = [pool.submit(fn, it) for it in items]
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in pending:
+            f.cancel()
+    for f in futures:
+        if f.done() and not f.cancelled() and f.exception():
+            raise f.exception()
+
+
+def upload_dir(src: str | Path, uri: str, skip: set[str] | None = None, workers: int = TRANSFER_WORKERS) -> list[str]:
+    """Every file below ``src`` to ``uri/<relative path>`` (``workers`` at a time); returns the relative
+    paths. Each object appears whole or not at all (one PUT / multipart complete per file)."""
     src = Path(src)
     bucket, _ = split_s3(uri)
-    ensure_bucket(bucket)
-    done = []
-    for f in sorted(p for p in src.rglob("*") if p.is_file()):
-        rel = f.relative_to(src).as_posix()
-        if skip and rel in skip:
-            continue
-        upload_file(f, f"{uri.rstrip('/')}/{rel}")
-        done.append(rel)
-    return done
+    ensure_bucket(bucket)  # also creates the cached client before any thread needs it
+    rels = [f.relative_to(src).as_posix() for f in sorted(p for p in src.rglob("*") if p.is_file())]
+    rels = [r for r in rels if not (skip and r in skip)]
+    _parallel(lambda rel: upload_file(src / rel, f"{uri.rstrip('/')}/{rel}"), rels, workers)
+    return rels
 
 
 def contained(dest: str | Path, rel: str) -> Path:
@@ -182,13 +218,24 @@ def contained(dest: str | Path, rel: str) -> Path:
     return target
 
 
-def download_prefix(uri: str, dest: str | Path, only: list[str] | None = None) -> Path:
-    """Objects under ``uri`` (or just the relative keys in ``only``) into ``dest`` (overwriting)."""
+def download_prefix(uri: str, dest: str | Path, only: list[str] | None = None, workers: int = TRANSFER_WORKERS) -> Path:
+    """Objects under ``uri`` (or just the relative keys in ``only``) into ``dest`` (overwriting),
+    ``workers`` at a time. Every key is checked to stay inside ``dest`` before any file is written; each
+    file appears whole (written aside, renamed) and, when listed, must have the listed size."""
     dest = Path(dest)
-    rels = only if only is not None else list_keys(uri)
-    targets = [contained(dest, rel) for rel in rels]  # check every key before writing any file
-    for rel, target in zip(rels, targets):
-        download_file(f"{uri.rstrip('/')}/{rel}", target)
+    listed = {o["key"]: o["size"] for o in list_objects(uri)} if only is None else {}
+    rels = list(listed) if only is None else list(only)
+    targets = dict(zip(rels, (contained(dest, rel) for rel in rels)))  # every key before any file
+    client()  # create the cached client here, not concurrently in the threads
+
+    def fetch(rel: str) -> None:
+        path = download_file(f"{uri.rstrip('/')}/{rel}", targets[rel])
+        size = path.stat().st_size
+        if rel in listed and size != listed[rel]:
+            path.unlink(missing_ok=True)
+            raise StorageError(f"download {uri.rstrip('/')}/{rel}: got {size} bytes, the listing says {listed[rel]}")
+
+    _parallel(fetch, rels, workers)
     return dest
 
 

@@ -199,10 +199,70 @@ def test_keys_escaping_the_destination_are_refused(s3, tmp_path, monkeypatch):
         with pytest.raises(StorageError, match="escapes the destination"):
             storage.contained(tmp_path / "dest", bad)
     assert storage.contained(tmp_path / "dest", "a/b.json") == (tmp_path / "dest" / "a" / "b.json").resolve()
-    monkeypatch.setattr(storage, "list_keys", lambda uri: ["ok.json", "../../escaped.json"])
+    listing = [{"key": k, "size": 1, "etag": ""} for k in ("ok.json", "../../escaped.json")]
+    monkeypatch.setattr(storage, "list_objects", lambda uri: listing)
     with pytest.raises(StorageError, match="escapes"):
         storage.download_prefix("s3://facet-reg/any", tmp_path / "dest")
     assert not (tmp_path / "dest").exists() and not (tmp_path.parent / "escaped.json").exists()
+
+
+def _tree(root, n=40):
+    files = {f"d{i % 4}/f{i:03d}.bin": os.urandom(100 + 37 * i) for i in range(n)}
+    for rel, body in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(body)
+    return files
+
+
+def test_parallel_upload_and_download_round_trip(s3, tmp_path):
+    files = _tree(tmp_path / "src")
+    assert storage.upload_dir(tmp_path / "src", "s3://facet-par/t", workers=8) == sorted(files)
+    storage.download_prefix("s3://facet-par/t", tmp_path / "back", workers=8)
+    back = [p for p in (tmp_path / "back").rglob("*") if p.is_file()]
+    assert {p.relative_to(tmp_path / "back").as_posix(): p.read_bytes() for p in back} == files  # no temp files
+    storage.download_prefix("s3://facet-par/t", tmp_path / "some", only=["d1/f001.bin", "d2/f002.bin"], workers=8)
+    assert sorted(p.name for p in (tmp_path / "some").rglob("*.bin")) == ["f001.bin", "f002.bin"]
+
+
+def test_parallel_download_failure_is_one_error_and_leaves_only_whole_files(s3, tmp_path, monkeypatch):
+    files = _tree(tmp_path / "src")
+    storage.upload_dir(tmp_path / "src", "s3://facet-par/f")
+    real = storage.download_file
+
+    def flaky(uri, dest):
+        if uri.endswith("f017.bin"):
+            raise StorageError(f"download {uri} failed: simulated")
+        return real(uri, dest)
+
+    monkeypatch.setattr(storage, "download_file", flaky)
+    with pytest.raises(StorageError, match="f017.bin failed: simulated"):
+        storage.download_prefix("s3://facet-par/f", tmp_path / "back", workers=8)
+    left = [p for p in (tmp_path / "back").rglob("*") if p.is_file()]
+    assert left and all(p.read_bytes() == files[p.relative_to(tmp_path / "back").as_posix()] for p in left)
+    assert not (tmp_path / "back" / "d1" / "f017.bin").exists()
+    # a size that disagrees with the listing: refused, the file removed
+    monkeypatch.setattr(storage, "download_file", real)
+    listing = storage.list_objects("s3://facet-par/f")
+    listing[5]["size"] += 1
+    monkeypatch.setattr(storage, "list_objects", lambda uri: listing)
+    with pytest.raises(StorageError, match=f"{listing[5]['key']}: got {listing[5]['size'] - 1} bytes, the listing"):
+        storage.download_prefix("s3://facet-par/f", tmp_path / "again", workers=8)
+    assert not (tmp_path / "again" / listing[5]["key"]).exists()
+
+
+def test_parallel_upload_failure_raises_the_first_error(s3, tmp_path, monkeypatch):
+    _tree(tmp_path / "src")
+    real = storage.upload_file
+
+    def flaky(path, uri):
+        if uri.endswith("f023.bin"):
+            raise StorageError(f"upload to {uri} failed: simulated")
+        return real(path, uri)
+
+    monkeypatch.setattr(storage, "upload_file", flaky)
+    with pytest.raises(StorageError, match="f023.bin failed: simulated"):
+        storage.upload_dir(tmp_path / "src", "s3://facet-par/u", workers=8)
+    assert "d3/f023.bin" not in storage.list_keys("s3://facet-par/u")
 
 
 def test_no_credentials_error_names_the_variables(s3, monkeypatch, tmp_path):
