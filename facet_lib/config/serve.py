@@ -17,10 +17,18 @@ class Limits:
     max_vertices: int = setting(400_000, "most vertices of a scan or frame")
     max_frames: int = setting(120, "most frames per request, all sequences together")
     max_image_side: int = setting(2048, "largest side of an input view image")
+    max_pixels: int = setting(
+        32 * 3 * 512 * 512, "most decoded view pixels per request, all images together (read from the image headers)"
+    )
     max_prompts: int = setting(16, "most open-vocabulary prompts per request")
     max_prompt_chars: int = setting(300, "longest prompt in characters (CLIP reads 77 tokens)")
     render_workers: int = setting(0, "processes rendering scans/sequences server-side (0: one per CPU core)")
     render_timeout_s: float = setting(30.0, "longest server-side rendering of one request, in s (then 413)")
+    suspect_penalty_s: float = setting(
+        10.0, "a connection whose request was refused (4xx) is suspect this many seconds (until a 200)"
+    )
+    suspect_slots: int = setting(1, "inference requests of suspect connections in flight at once; more get 429")
+    trim_after_bytes: int = setting(4 * 2**20, "return freed memory to the OS (malloc_trim) after a body this large")
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,9 @@ def _geometry(geo: Node, p: str) -> _Geometry:
                 raise ScanFormatError(p, "texCoordIndex", f"{cidx.size} entries like coordIndex", str(tidx.size))
             if tidx.max(initial=-1) >= len(tpts):
                 raise ScanFormatError(p, "texCoordIndex", f"indices < {len(tpts)}", str(tidx.max()))
+            bad = (cidx >= 0) & (tidx < 0)  # -1 only where coordIndex ends a face; never a negative index
+            if bad.any():
+                raise ScanFormatError(p, "texCoordIndex", "indices >= 0 at every face corner", str(tidx[bad][0]))
             if len(tpts) >= len(pts) and np.array_equal(tidx, cidx):  # common: one index list for both
                 seen = np.zeros(len(pts), bool)
                 seen[cidx[cidx >= 0]] = True

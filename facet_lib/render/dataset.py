@@ -121,8 +121,9 @@ def _render_task(args: tuple) -> tuple[str, np.ndarray | None, str | None, list[
         return row["sample_id"], views, None, notes
     except FacetError as e:
         return row["sample_id"], None, str(e), []
-    except Exception as e:  # a renderer/library failure on one scan must not stop the run
-        return row["sample_id"], None, f"{type(e).__name__}: {e}", []
+    except Exception as e:  # a renderer/library failure on one scan must not stop the run; name the file
+        where = row.get("path") or (row.get("frames") or ["?"])[0]
+        return row["sample_id"], None, f"{where}: {type(e).__name__}: {e}", []
 
 
 def index_digest(plans: list[ShardPlan], shard_size: int) -> str:

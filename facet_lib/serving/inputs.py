@@ -71,11 +71,16 @@ class _Budget:
     """All inputs of a request against one sample limit and one frame limit."""
 
     def __init__(self, limits: Limits):
-        self.limits, self.samples, self.frames = limits, 0, 0
+        self.limits, self.samples, self.frames, self.pixels = limits, 0, 0, 0
 
-    def add(self, field: str, samples: int = 0, frames: int = 0) -> None:
+    def add(self, field: str, samples: int = 0, frames: int = 0, pixels: int = 0) -> None:
         self.samples += samples
         self.frames += frames
+        self.pixels += pixels
+        if self.pixels > self.limits.max_pixels:  # decoded size, from image headers / V2 shapes (issue 18)
+            raise RequestError(
+                f"{field}: {self.pixels} view pixels in this request exceed the limit of {self.limits.max_pixels}", 413
+            )
         if self.samples > self.limits.max_instances:
             raise RequestError(
                 f"{field}: {self.samples} samples in this request exceed the limit of {self.limits.max_instances}", 413
@@ -98,8 +103,8 @@ def b64decode(value: object, field: str) -> bytes:
         raise RequestError(f"{field}: not valid base64 ({clip(value, 40)})") from None
 
 
-def decode_image(data: bytes, field: str, size: int, limits: Limits) -> np.ndarray:
-    """PNG/JPEG bytes → (size, size, 3) uint8."""
+def decode_image(data: bytes, field: str, size: int, limits: Limits, budget: _Budget | None = None) -> np.ndarray:
+    """PNG/JPEG bytes → (size, size, 3) uint8; the header's pixel count goes against ``budget`` first."""
     try:
         with Image.open(io.BytesIO(data)) as im:
             if max(im.size) > limits.max_image_side:
@@ -108,6 +113,8 @@ def decode_image(data: bytes, field: str, size: int, limits: Limits) -> np.ndarr
                     f"{limits.max_image_side} px per side",
                     413,
                 )
+            if budget is not None:
+                budget.add(field, pixels=im.size[0] * im.size[1])
             if im.format not in ("PNG", "JPEG"):
                 raise RequestError(f"{field}: expected a PNG or JPEG image, got {im.format}")
             rgb = im.convert("RGB")
@@ -206,7 +213,7 @@ def parse_v1_instance(inst: object, i: int, size: int, limits: Limits, budget: _
             got = len(v) if isinstance(v, list) else type(v).__name__
             raise RequestError(f"{field}.views: expected 3 base64 images (front, left, right), got {got}")
         imgs = [
-            decode_image(b64decode(x, f"{field}.views[{k}]"), f"{field}.views[{k}]", size, limits)
+            decode_image(b64decode(x, f"{field}.views[{k}]"), f"{field}.views[{k}]", size, limits, budget)
             for k, x in enumerate(v)
         ]
         return Job(field, views=np.stack(imgs))
@@ -250,6 +257,7 @@ def _v2_views(inp, field: str, size: int, limits: Limits, budget: _Budget) -> np
     budget.add(f"{field}.shape[0]", samples=shape[0])
     if max(shape[2:4]) > limits.max_image_side:
         raise RequestError(f"{field}.shape: views of {shape[2]}x{shape[3]} exceed {limits.max_image_side} px", 413)
+    budget.add(f"{field}.shape", pixels=math.prod(shape[:4]))
     try:
         arr = np.asarray(inp.data if inp.data is not None else [])
     except (ValueError, TypeError):

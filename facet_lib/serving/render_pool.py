@@ -10,9 +10,13 @@ Each scan, and each sampled frame of a sequence, is parsed exactly once. No torc
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing as mp
 import os
+import re
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +33,14 @@ from facet_lib.serving.inputs import Job, RequestError
 log = logging.getLogger("facet_lib.serving")
 
 # Exceptions a reader may raise on a hostile file that the reader's own checks did not name.
+_TMP = re.compile(r"[^\s'\"]*facet-req-[^\s'\":]*")  # the server's temporary folders: never echoed
+
+
+def _scrub(message: str) -> str:
+    """A reader's/renderer's message without the server's temporary paths (``scan`` in their place)."""
+    return _TMP.sub("scan", message)[:300]
+
+
 _INPUT_FAULTS = (RecursionError, ValueError, IndexError, OverflowError, UnicodeDecodeError, KeyError, TypeError)
 
 
@@ -42,7 +54,7 @@ def parse_scan(data: bytes, fmt: str, field: str, limits: Limits, tmp: Path):
     try:  # the reader counts vertices/faces/instances while expanding DEF/USE, before any copy
         mesh = read_scan(path, ParseLimits(max_vertices=limits.max_vertices))
     except FacetError as e:
-        raise RequestError(f"{field}: {str(e).replace(str(path), 'scan')[:300]}") from None
+        raise RequestError(f"{field}: {_scrub(str(e).replace(str(path), 'scan'))}") from None
     except MemoryError:
         raise RequestError(f"{field}: the {fmt} file needs more memory than the server allows", 413) from None
     except _INPUT_FAULTS as e:
@@ -76,7 +88,7 @@ def render_job(job: Job, cfg: RenderConfig, limits: Limits) -> np.ndarray:
         except RequestError:
             raise
         except FacetError as e:  # e.g. texture mode without a texture
-            raise RequestError(f"{job.field}: {str(e)[:300]}") from None
+            raise RequestError(f"{job.field}: {_scrub(str(e))}") from None
         except MemoryError:
             raise RequestError(f"{job.field}: rendering needs more memory than the server allows", 413) from None
         except _INPUT_FAULTS as e:
@@ -121,8 +133,35 @@ def _worker_main(conn, cfg: RenderConfig, limits: Limits) -> None:
         try:
             out = ("ok", render_job(job, cfg, limits))
         except RequestError as e:
-            out = ("err", e.status, str(e))
+            out = ("err", e.status, _scrub(str(e)))
         conn.send(out)
+        del out
+        if _job_bytes(job) >= limits.trim_after_bytes:  # a large scan: give its freed heap back to the OS
+            malloc_trim()
+
+
+def _trimmer():
+    """glibc's ``malloc_trim`` (returns freed heap pages to the OS), or None on other C libraries."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_TRIM = _trimmer()
+
+
+def malloc_trim() -> bool:
+    return bool(_TRIM and _TRIM(0))
+
+
+def _job_bytes(job: Job) -> int:
+    if job.scan is not None:
+        return len(job.scan[0])
+    return sum(len(f) for f in job.sequence[0]) if job.sequence is not None else 0
 
 
 def usable_cores() -> int:
@@ -235,7 +274,12 @@ class RenderPool:
         except (EOFError, OSError) as e:
             await loop.run_in_executor(None, w.proc.join, 2)
             log.error("render worker %s ended (exit code %s) on %s: %r", w.proc.pid, w.proc.exitcode, job.field, e)
-            msg = f"{job.field}: the render worker died on this input (exit code {w.proc.exitcode})"
+            code = w.proc.exitcode
+            why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            msg = (
+                f"{job.field}: the render worker ended while rendering this input ({why}; e.g. out of memory); "
+                "a fresh worker replaces it"
+            )
             raise RequestError(msg, 422) from None
         finally:
             if ok:

@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse
 
 from facet_lib.config import ServeConfig
 from facet_lib.errors import FacetError
+from facet_lib.serving.guards import Admission, LastResort, classify
 from facet_lib.serving.inputs import RequestError, clip
 from facet_lib.serving.options import add_serve_options, config_from_args
 from facet_lib.serving.predictor import FacetPredictor
@@ -139,11 +140,15 @@ async def _caller_error(request, exc) -> JSONResponse:
 
 async def _decode_error(request, exc) -> JSONResponse:
     """KServe's binary-extension decoder raises ValueError/InferenceError on a body that does not match
-    its JSON header (sizes, shapes, non-UTF-8 BYTES): the caller's mistake. Elsewhere: a bug (500)."""
+    its JSON header (sizes, shapes, non-UTF-8 BYTES): the caller's mistake; so is any raised while a
+    request is decoded (``guards.classify``). Elsewhere: a bug (500)."""
     if request.headers.get("inference-header-content-length") is not None:
         return await _caller_error(request, RequestError(f"binary body: {clip(str(exc), 200)}"))
+    status, msg = classify(exc, binary=False)
+    if status < 500:
+        return await _caller_error(request, RequestError(msg, status))
     log.error("%s %s -> 500: %s", request.method, request.url.path, clip(str(exc), 200), exc_info=exc)
-    return _error(500, f"internal error ({type(exc).__name__})")
+    return _error(500, msg)
 
 
 def build_app(predictor: FacetPredictor, config: ServeConfig = ServeConfig()) -> FastAPI:
@@ -156,7 +161,7 @@ def build_app(predictor: FacetPredictor, config: ServeConfig = ServeConfig()) ->
 
     ms = ModelServer(http_port=0, enable_grpc=False, workers=1, enable_latency_logging=False)
     ms.register_model(predictor)
-    app = FastAPI(title="FACET-VLM", docs_url=None, redoc_url=None)
+    app = FastAPI(title="FACET-VLM", docs_url=None, redoc_url=None, openapi_url=None)  # no docs, no schema
     app.add_api_route("/", ms.dataplane.live)
     app.add_api_route("/metrics", metrics_handler, methods=["GET"])
     register_v1_endpoints(app, ms.dataplane, ms.model_repository_extension)
@@ -172,6 +177,9 @@ def build_app(predictor: FacetPredictor, config: ServeConfig = ServeConfig()) ->
         body_timeout_s=config.body_timeout_s,
         repository=config.model_repository,
     )
+    lim = config.limits  # the last resort inside admission, so that admission sees its 400s
+    app.add_middleware(LastResort, trim_after_bytes=lim.trim_after_bytes)
+    app.add_middleware(Admission, penalty_s=lim.suspect_penalty_s, slots=lim.suspect_slots)
     return app
 
 
@@ -274,8 +282,9 @@ def serve(config: ServeConfig) -> None:
 def run_from_args(a: argparse.Namespace) -> None:
     try:
         serve(config_from_args(a))
-    except FacetError as e:  # a bundle or configuration problem: one line, no traceback
-        sys.exit(f"error: {e}")
+    except FacetError as e:  # a refused bundle, unreachable storage, bad configuration: one line, exit 2
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def main(argv: list[str] | None = None) -> None:
