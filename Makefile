@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: setup demo test test-slow bench lint clean images images-check pipeline-docker push
+.PHONY: setup demo test test-slow bench lint clean images images-check pipeline-docker push ui-check
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -18,6 +18,12 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow
+
+# The page for people (/ui/) in headless Chromium: bootstrap --browser installs chromium, chromium-driver and
+# selenium; the test starts a server on a tiny random bundle and writes screenshots under runs/ui/.
+ui-check: setup
+	@bash scripts/bootstrap.sh --browser
+	$(PY) -m pytest -q -m slow tests/serving/test_ui_browser.py
 
 bench: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -1,0 +1,125 @@
+"""The page for people, in-process (ASGI): its files with a strict CSP, model.json, ``return_views``, ``--no-ui``.
+The real-browser test is tests/serving/test_ui_browser.py (slow; ``make ui-check``)."""
+
+import argparse
+import base64
+import io
+import re
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from facet_lib.config import Limits, ServeConfig
+from facet_lib.serving.options import add_serve_options, config_from_args
+from facet_lib.serving.predictor import FacetPredictor
+from facet_lib.serving.server import build_app
+from facet_lib.serving.ui import ASSETS, CSP
+from tests.serving.conftest import LABELS, png_b64
+
+CONFIG = ServeConfig(limits=Limits(render_workers=1, render_timeout_s=60))
+
+
+@pytest.fixture(scope="module")
+def client(bundle):
+    cfg = ServeConfig(model=str(bundle), limits=CONFIG.limits)
+    p = FacetPredictor(cfg)
+    assert p.load()
+    with TestClient(build_app(p, cfg)) as c:
+        yield c
+    p.pool.close()
+
+
+def _png(b64: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB"))
+
+
+def test_csp_is_strict():
+    directives = dict(d.strip().split(" ", 1) for d in CSP.split(";"))
+    assert directives["default-src"] == "'none'" and directives["script-src"] == "'self'"
+    assert "unsafe" not in CSP and "http" not in CSP and "*" not in CSP
+    assert directives["connect-src"] == "'self'" and directives["frame-ancestors"] == "'none'"
+
+
+@pytest.mark.parametrize("path", ["/ui/", "/ui/app.js", "/ui/app.css", "/ui/model.json"])
+def test_page_files_served_with_csp(client, path):
+    r = client.get(path)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-security-policy"] == CSP
+    assert r.headers["x-content-type-options"] == "nosniff"
+    types = {"/ui/": "text/html", "/ui/app.js": "text/javascript", "/ui/app.css": "text/css"}
+    want = types.get(path, "application/json")
+    assert r.headers["content-type"].startswith(want)
+
+
+def test_page_has_no_inline_code_and_no_outside_host():
+    html = ASSETS["index.html"][0].decode()
+    js = ASSETS["app.js"][0].decode()
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="app.js" defer>']
+    assert not re.search(r"\son\w+\s*=", html) and "style=" not in html  # no inline handlers or styles
+    for text in (html, js, ASSETS["app.css"][0].decode()):
+        assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text.replace("http://www.w3.org/2000/svg", ""))
+    for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function", "document.write"):
+        assert banned not in js
+    # the page uses the V1 route (relative: works behind a path prefix) and model.json, nothing else
+    assert re.findall(r"fetch\(([^,)]+)", js) == ['"../" + INFO.v1_predict', '"model.json"']
+
+
+def test_page_is_read_only(client):
+    for method in ("post", "put", "delete"):
+        assert getattr(client, method)("/ui/app.js").status_code == 405
+    assert client.get("/ui/../facet_lib/serving/server.py").status_code == 404
+    assert client.get("/ui/index.html").status_code == 404  # a fixed set of routes, no file lookup
+    r = client.get("/ui", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "ui/"
+
+
+def test_model_json(client, bundle):
+    info = client.get("/ui/model.json").json()
+    assert info["name"] == "facet-vlm" and info["labels"] == LABELS
+    assert info["v1_predict"] == "v1/models/facet-vlm:predict"
+    assert re.fullmatch(r"[0-9a-f]{64}", info["digest"])
+    from facet_lib.bundle_format import verify_bundle
+
+    assert info["digest"] == verify_bundle(bundle)
+    assert info["registered"] is None  # a bundle folder, not a registry reference
+    assert info["render"]["size"] == 64 and info["views"] == ["front", "left", "right"]
+    assert info["limits"]["max_prompts"] == CONFIG.limits.max_prompts
+    assert info["cv"] is None  # conftest's bundle carries no CV summary
+    assert info["weights"] and set(info["formats"]) == {"wrl", "bnt", "obj", "ply"}
+
+
+def test_v1_return_views_gives_back_what_was_classified(client, views, scan_b64):
+    sent = [png_b64(v) for v in views[0]]
+    body = {"instances": [{"views": sent}], "parameters": {"return_views": True, "return_attention": True}}
+    pred = client.post("/v1/models/facet-vlm:predict", json=body).json()["predictions"][0]
+    assert len(pred["views"]) == 3
+    assert all(np.array_equal(_png(b), views[0][i]) for i, b in enumerate(pred["views"]))
+    assert len(pred["attention"]["heatmaps"]) == 3
+    # a scan: the server's rendering, at the bundle's size; without the parameter, no views
+    body = {"instances": [{"scan": scan_b64, "format": "wrl"}], "parameters": {"return_views": True}}
+    pred = client.post("/v1/models/facet-vlm:predict", json=body).json()["predictions"][0]
+    assert [_png(b).shape for b in pred["views"]] == [(64, 64, 3)] * 3
+    assert len({_png(b).tobytes() for b in pred["views"]}) == 3  # three different views
+    plain = client.post("/v1/models/facet-vlm:predict", json={"instances": [{"scan": scan_b64, "format": "wrl"}]})
+    assert "views" not in plain.json()["predictions"][0]
+    assert plain.json()["predictions"][0]["probabilities"] == pred["probabilities"]
+
+
+def test_return_views_must_be_a_bool(client, views):
+    body = {"instances": [{"views": [png_b64(v) for v in views[0]]}], "parameters": {"return_views": "yes"}}
+    r = client.post("/v1/models/facet-vlm:predict", json=body)
+    assert r.status_code == 400 and r.json()["error"].startswith("parameters.return_views: expected true or false")
+
+
+def test_no_ui_turns_the_page_off(bundle):
+    p = argparse.ArgumentParser()
+    add_serve_options(p)
+    assert config_from_args(p.parse_args([])).ui is True
+    cfg = config_from_args(p.parse_args(["--no-ui", "--model", str(bundle)]))
+    assert cfg.ui is False
+    app = build_app(FacetPredictor(cfg), cfg)  # routes only; nothing is loaded
+    with TestClient(app) as c:
+        for path in ("/ui/", "/ui/app.js", "/ui/model.json"):
+            assert c.get(path).status_code == 404
