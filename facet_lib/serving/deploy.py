@@ -6,8 +6,14 @@ manifests/base/inferenceservice.yaml``; a test checks that the committed file ma
 KServe's own model download: the concrete version's prefix goes into ``STORAGE_URI``, KServe's storage
 initializer downloads it into ``/mnt/models`` with the S3 credentials of the annotated service
 account, and the predictor reads that folder. The deploy step pins the concrete version and its digest
-(never an alias), so a promotion changes the spec, creates a Knative revision and makes
-``canaryTrafficPercent`` real.
+(never an alias), so a promotion changes the spec (a new ReplicaSet in raw mode, a new revision in
+Knative mode, where ``canaryTrafficPercent`` splits traffic).
+
+The deployment mode is ``DeployConfig.mode`` (KServe's own values). Raw mode (``Standard``, the default)
+places the pod on GPU nodes with a nodeSelector and a toleration; Knative mode (``Knative``) sets no
+pod-level field that Knative's default ``config-features`` refuses (security settings at container level,
+GPU placement by the resource request alone). Every object built is checked against the rules vendored
+from KServe's and Knative's source (``facet_lib.serving.admission``) before it leaves this module.
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ import sys
 import time
 from pathlib import Path
 
+from facet_lib.config import from_dict
+from facet_lib.config.deploy import DEPLOY, DeployConfig
 from facet_lib.errors import FacetError
+from facet_lib.serving import admission
 from facet_lib.serving.options import LIVENESS_PATH, READINESS_PATH
 
 CONTAINER = "kserve-container"
@@ -35,23 +44,30 @@ class DeployError(FacetError):
     """Deployment failed or did not become ready in time."""
 
 
-def security_context() -> tuple[dict, dict]:
+def security_context(knative: bool) -> tuple[dict, dict]:
     """(pod, container) securityContext: non-root, read-only root filesystem, no capabilities, no
-    privilege escalation, the runtime's default seccomp profile. Writable paths come from volumes."""
-    pod = {
+    privilege escalation, the runtime's default seccomp profile. Writable paths come from volumes.
+    Everything that can be said per container is said there (Knative's container mask admits it); the pod
+    level adds fsGroup in raw mode only, since Knative refuses a pod securityContext by default."""
+    container = {
         "runAsNonRoot": True,
         "runAsUser": UID,
         "runAsGroup": UID,
-        "fsGroup": UID,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    container = {
-        "runAsNonRoot": True,
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
     }
+    pod = {} if knative else {"runAsNonRoot": True, "runAsUser": UID, "runAsGroup": UID, "fsGroup": UID}
     return pod, container
+
+
+def _check_canary(canary_percent: int, config: DeployConfig) -> None:
+    if canary_percent and not config.knative:
+        raise DeployError(
+            f"canary_percent={canary_percent}: KServe reads canaryTrafficPercent only in Knative mode; "
+            f"deploy mode {config.mode} rolls out all at once (set the deploy mode to Knative for a canary)"
+        )
 
 
 def inference_service(
@@ -61,20 +77,24 @@ def inference_service(
     image: str,
     digest: str = "",
     service_account: str = "facet-s3",
-    gpu: int = 1,
+    gpu: int | None = None,
     canary_percent: int = 0,
     min_replicas: int = 1,
     max_replicas: int = 2,
+    config: DeployConfig = DEPLOY,
 ) -> dict:
     """A KServe v1beta1 InferenceService running the FACET predictor on ``storage_uri`` (a concrete
-    registered version's prefix, downloaded by KServe's storage initializer into /mnt/models)."""
+    registered version's prefix, downloaded by KServe's storage initializer into /mnt/models), in
+    ``config.mode``, with ``gpu`` (default ``config.gpus``) of ``config.accelerator`` per replica."""
     if "@" in storage_uri:
         raise DeployError(f"{storage_uri}: pin a concrete version (…/vNNNN), not an alias")
+    gpu = config.gpus if gpu is None else gpu
+    _check_canary(canary_percent, config)
     resources = {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "4", "memory": "16Gi"}}
     if gpu:
-        resources["requests"]["nvidia.com/gpu"] = str(gpu)
-        resources["limits"]["nvidia.com/gpu"] = str(gpu)
-    pod_security, container_security = security_context()
+        resources["requests"][config.accelerator] = str(gpu)
+        resources["limits"][config.accelerator] = str(gpu)
+    pod_security, container_security = security_context(config.knative)
     container = {
         "name": CONTAINER,
         "image": image,
@@ -106,32 +126,37 @@ def inference_service(
         "securityContext": container_security,
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    predictor: dict = {
-        "serviceAccountName": service_account,
-        "minReplicas": min_replicas,
-        "maxReplicas": max_replicas,
-        "securityContext": pod_security,
-        "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}],
-    }
-    if gpu:
-        predictor["nodeSelector"] = {"nvidia.com/gpu.present": "true"}
-        predictor["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    predictor: dict = {"serviceAccountName": service_account, "minReplicas": min_replicas, "maxReplicas": max_replicas}
+    if pod_security:
+        predictor["securityContext"] = pod_security
+    if config.pull_secret:
+        predictor["imagePullSecrets"] = [{"name": config.pull_secret}]  # admitted in both modes
+    predictor["containers"] = [container]
+    predictor["volumes"] = [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}]
+    if gpu and not config.knative:  # Knative: placement by the resource request alone (nodeSelector is gated)
+        if config.gpu_node_selector:
+            key, value = config.gpu_node_selector.split("=", 1)
+            predictor["nodeSelector"] = {key: value}
+        predictor["tolerations"] = [{"key": config.accelerator, "operator": "Exists", "effect": "NoSchedule"}]
     if canary_percent:
         predictor["canaryTrafficPercent"] = int(canary_percent)
     metadata = {
         "name": name,
-        "annotations": {"serving.kserve.io/deploymentMode": "Serverless"},
+        "annotations": {admission.rules("kserve")["annotation"]: config.mode},
         "labels": {"app.kubernetes.io/part-of": "facet-vlm"},
     }
     if namespace:
         metadata["namespace"] = namespace
-    return {
+    isvc = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
         "metadata": metadata,
         "spec": {"predictor": predictor},
     }
+    refused = admission.problems(isvc)
+    if refused:  # a bug here, not a user error: the builder must only make what the cluster admits
+        raise DeployError(f"InferenceService {name} ({config.mode}) would not be admitted: " + "; ".join(refused))
+    return isvc
 
 
 HEADER = """\
@@ -140,15 +165,16 @@ HEADER = """\
 # Do not edit by hand (a test compares this file with the generated one, apart from the model reference).
 # The model reference: STORAGE_URI = a concrete registered version's prefix (…/vNNNN, never an alias) and
 # FACET_MODEL_DIGEST = its digest (`facet-vlm registry show …/vNNNN`); set both with a kustomize patch.
-# The image "facet-serve" is replaced by the kustomization's `images:` entry.
+# The image "facet-serve" is replaced by the kustomization's `images:` entry. Mode and GPU placement are
+# DeployConfig's defaults (KServe raw mode "Standard"); overlays/knative is the Knative-mode variant.
 """
 
 
-def base_manifest() -> str:
-    """The YAML text of manifests/base/inferenceservice.yaml."""
+def base_manifest(config: DeployConfig = DEPLOY) -> str:
+    """The YAML text of manifests/base/inferenceservice.yaml (the default DeployConfig)."""
     import yaml
 
-    obj = inference_service("facet-vlm", None, BASE_MODEL_URI, "facet-serve")
+    obj = inference_service("facet-vlm", None, BASE_MODEL_URI, "facet-serve", config=config)
     return HEADER + yaml.safe_dump(obj, sort_keys=False, width=120)
 
 
@@ -163,9 +189,10 @@ def deploy_kserve(isvc: dict, timeout_s: int = 900, client=None) -> str:
         exists = True
     except Exception:
         exists = False
+    knative = admission.mode_kind(isvc["metadata"]["annotations"][admission.rules("kserve")["annotation"]])
     if exists:
         pred = isvc["spec"]["predictor"]
-        if "canaryTrafficPercent" not in pred:
+        if knative == "knative" and "canaryTrafficPercent" not in pred:
             # a merge patch cannot remove a field: an earlier canary split would stay; 100 = all to the latest
             isvc = {**isvc, "spec": {**isvc["spec"], "predictor": {**pred, "canaryTrafficPercent": 100}}}
         client.patch(name, isvc, namespace=ns)
@@ -259,16 +286,24 @@ def deploy_step(
     name: str,
     canary_percent: int = 0,
     image: str | None = None,
+    cluster: dict | None = None,
 ) -> dict:
     """``kserve``: InferenceService on the cluster; ``local``: a server on 127.0.0.1. A registry
-    reference (``…@alias`` or ``…/vNNNN``) is pinned to its concrete version and digest first."""
+    reference (``…@alias`` or ``…/vNNNN``) is pinned to its concrete version and digest first.
+    ``cluster``: DeployConfig settings (mode, accelerator, gpu_node_selector, pull_secret, gpus) over the
+    defaults; "" values mean the default."""
     from facet_lib import registry
 
+    config = from_dict(DeployConfig, {k: v for k, v in (cluster or {}).items() if v != ""}, "deploy")
+    if target == "kserve":
+        _check_canary(canary_percent, config)  # before touching the registry
     info = registry.lookup(model_uri)
     if target == "kserve":
         if not image:
             raise DeployError("deploy target kserve needs the serve image (components.settings.SERVE_IMAGE)")
-        isvc = inference_service(name, namespace, info["uri"], image, info["digest"], canary_percent=canary_percent)
+        isvc = inference_service(
+            name, namespace, info["uri"], image, info["digest"], canary_percent=canary_percent, config=config
+        )
         return {"url": deploy_kserve(isvc), "isvc": isvc, **info}
     if target == "local":
         return {**start_local(info["uri"], name), **info}
@@ -276,6 +311,11 @@ def deploy_step(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m facet_lib.serving.deploy OUT.yaml   (writes the base InferenceService)")
-    Path(sys.argv[1]).write_text(base_manifest())
+    if len(sys.argv) < 2:
+        raise SystemExit(
+            "usage: python -m facet_lib.serving.deploy OUT.yaml [key=value ...]   (the InferenceService of the"
+            " default DeployConfig, or with overrides such as mode=Knative pull_secret=regcred)"
+        )
+    from facet_lib.config import apply_overrides
+
+    Path(sys.argv[1]).write_text(base_manifest(apply_overrides(DEPLOY, sys.argv[2:])))

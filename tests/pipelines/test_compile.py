@@ -61,7 +61,13 @@ def test_every_parameter_has_a_description_and_presets_are_named(spec):
 def test_dag_structure(spec):
     spec, platform = spec
     root = spec["root"]["dag"]["tasks"]
-    assert set(root) == {"fingerprint", "configure", "ingest", "render-train-register"}
+    assert set(root) == {"fingerprint", "configure", "fetch-weights", "ingest", "render-train-register"}
+    # issue 17.2: the steps after configure get the model settings with the tag resolved to its S3 copy
+    mc = root["render-train-register"]["inputs"]["parameters"]["model_config"]["taskOutputParameter"]
+    assert mc["producerTask"] == "fetch-weights"
+    assert root["fetch-weights"]["inputs"]["parameters"]["model_config"]["taskOutputParameter"]["producerTask"] == (
+        "configure"
+    )
     assert root["ingest"]["inputs"]["parameters"]["data_fingerprint"]["taskOutputParameter"]["producerTask"] == (
         "fingerprint"
     )
@@ -95,7 +101,8 @@ def test_caching_policy(spec):
         )
     for never in ("fingerprint", "register", "deploy"):
         assert cached[never] == {False}, never
-    for keyed in ("ingest", "configure", "render", "rank-pool", "extract-features", "train-fold", "evaluate"):
+    keyed_steps = ("ingest", "configure", "fetch-weights", "render", "rank-pool", "extract-features", "train-fold")
+    for keyed in (*keyed_steps, "evaluate"):
         assert cached[keyed] == {True}, keyed
 
 
@@ -131,6 +138,7 @@ def test_images_and_pull_secret_follow_compile_time_settings(tmp_path):
                 FACET_IMAGE_PREFIX="registry.example/team",
                 FACET_IMAGE_TAG="9.9.9",
                 FACET_IMAGE_PULL_SECRET="regcred",
+                FACET_GPU_TYPE="nvidia.com/mig-1g.10gb",
             )
         )
     )
@@ -142,6 +150,11 @@ def test_images_and_pull_secret_follow_compile_time_settings(tmp_path):
     cond = next(c for c in spec["components"].values() if "dag" in c and "deploy" in c["dag"]["tasks"])
     image = cond["dag"]["tasks"]["deploy"]["inputs"]["parameters"]["image"]["runtimeValue"]["constant"]
     assert image == "registry.example/team/facet-serve:9.9.9"
+    # issue 17.3: the InferenceService gets the pull secret and the GPU type the steps get
+    cluster = cond["dag"]["tasks"]["deploy"]["inputs"]["parameters"]["cluster"]["runtimeValue"]["constant"]
+    assert cluster["pull_secret"] == "regcred" and cluster["accelerator"] == "nvidia.com/mig-1g.10gb"
+    gpu = execs["exec-train-fold"]["container"]["resources"]["accelerator"]
+    assert gpu["resourceType"] == cluster["accelerator"]
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert all([s["secretName"] for s in e["imagePullSecret"]] == ["regcred"] for e in k8s.values())
     assert set(k8s) == set(execs)  # on every step
