@@ -12,6 +12,10 @@ class Limits:
     """Request limits: over a limit → 413 naming it. All inputs of a request count against one budget."""
 
     max_body_bytes: int = setting(64 * 2**20, "largest request body in bytes")
+    max_json_bytes: int = setting(
+        16 * 2**20, "largest JSON inference body in bytes (decompressed); larger tensors and scans: V2 binary extension"
+    )
+    max_json_elements: int = setting(1_000_000, "most array elements in a JSON inference body (counted before parsing)")
     max_instances: int = setting(32, "most samples per request, all V1 instances / V2 inputs together")
     max_scan_bytes: int = setting(32 * 2**20, "largest decoded scan file in bytes")
     max_vertices: int = setting(400_000, "most vertices of a scan or frame")
@@ -46,4 +50,6 @@ class ServeConfig:
     header_timeout_s: float = setting(10.0, "a client must send its request headers within this many seconds")
     body_timeout_s: float = setting(30.0, "a client must send its request body within this many seconds (else 408)")
     model_repository: bool = setting(False, "expose KServe's model-repository routes (load/unload; unauthenticated)")
+    torch_threads: int = setting(1, "torch threads of the server process (0: torch's default, one per core)")
+    ui: bool = setting(True, "serve the page for people at /ui/ (read-only; calls only the V1 route); --no-ui: off")
     limits: Limits = setting(Limits(), "request limits")

@@ -65,6 +65,7 @@ class Request:
     mode: str = "class_conditional"
     attention: bool = False
     binary_output: bool = False
+    return_views: bool = False
 
 
 class _Budget:
@@ -98,7 +99,7 @@ def b64decode(value: object, field: str) -> bytes:
     if not isinstance(value, str):
         raise RequestError(f"{field}: expected a base64 string, got {type(value).__name__}")
     try:
-        return base64.b64decode(value, validate=True)
+        return binascii.a2b_base64(value, strict_mode=True)  # = b64decode(validate=True), without a copy
     except (binascii.Error, ValueError):
         raise RequestError(f"{field}: not valid base64 ({clip(value, 40)})") from None
 
@@ -127,6 +128,19 @@ def decode_image(data: bytes, field: str, size: int, limits: Limits, budget: _Bu
         raise RequestError(f"{field}: undecodable image ({type(e).__name__})") from None
 
 
+def views_png_b64(views: np.ndarray) -> list[list[str]]:
+    """(B, V, H, W, 3) uint8 → per sample, each view as a base64 PNG (``return_views``)."""
+    out = []
+    for sample in views:
+        pngs = []
+        for v in sample:
+            buf = io.BytesIO()
+            Image.fromarray(v).save(buf, format="PNG")
+            pngs.append(base64.b64encode(buf.getvalue()).decode())
+        out.append(pngs)
+    return out
+
+
 def check_views_array(arr: np.ndarray, field: str, size: int) -> np.ndarray:
     """[B, 3, H, W, C] uint8 → resized to the model's render size."""
     if arr.ndim != 5 or arr.shape[1] != 3 or arr.shape[-1] not in (1, 3):
@@ -151,8 +165,9 @@ def check_format(fmt: object, field: str) -> str:
     return f
 
 
-def _scan_bytes(value: object, field: str, limits: Limits) -> bytes:
-    data = b64decode(value, field)
+def _scan_bytes(value: object, field: str, limits: Limits, raw: bool = False) -> bytes:
+    """A scan file: base64 text (V1, V2 JSON) or, from the V2 binary extension (``raw``), the file's bytes."""
+    data = value if raw else b64decode(value, field)
     if len(data) > limits.max_scan_bytes:
         raise RequestError(f"{field}: scan of {len(data)} bytes exceeds the limit of {limits.max_scan_bytes}", 413)
     return data
@@ -190,7 +205,12 @@ def _options(req: Request, params: object, where: str, limits: Limits) -> Reques
     if mode not in MODES:
         raise RequestError(f"{where}.mode: expected one of {', '.join(MODES)}, got {clip(mode, 30)}")
     req.mode = mode
-    for key, attr in (("return_attention", "attention"), ("binary_data_output", "binary_output")):
+    flags = (
+        ("return_attention", "attention"),
+        ("binary_data_output", "binary_output"),
+        ("return_views", "return_views"),
+    )
+    for key, attr in flags:
         v = params.get(key, False)
         if not isinstance(v, bool):
             raise RequestError(f"{where}.{key}: expected true or false, got {clip(v, 20)}")
@@ -277,6 +297,8 @@ def _v2_bytes(inp, field: str) -> list:
     if inp.datatype != "BYTES":
         raise RequestError(f"{field}.datatype: expected BYTES, got {clip(inp.datatype, 20)}")
     shape = _v2_shape(inp, field)
+    if isinstance(inp.data, list) and any(isinstance(x, (list, dict)) for x in inp.data):
+        raise RequestError(f"{field}.data: expected a flat list of strings (one per element), got a nested list")
     items = list(np.asarray(inp.data, dtype=object).reshape(-1)) if inp.data is not None else []
     if len(items) != math.prod(shape):
         raise RequestError(f"{field}.data: {len(items)} elements do not match shape {shape}")
@@ -295,6 +317,7 @@ def parse_v2(req, size: int, limits: Limits) -> Request:
     for inp in req.inputs:
         field = f"inputs[{str(inp.name)[:30]}]"
         ip = inp.parameters if isinstance(inp.parameters, dict) else {}
+        raw = getattr(inp, "raw", False)  # binary-extension BYTES: the files themselves
         if inp.name == "views":
             views = _v2_views(inp, field, size, limits, budget)
             out.jobs += [Job(f"{field}[{b}]", views=v) for b, v in enumerate(views)]
@@ -307,14 +330,14 @@ def parse_v2(req, size: int, limits: Limits) -> Request:
             if inp.name == "scan":
                 budget.add(f"{field}.shape[0]", samples=len(items))
                 out.jobs += [
-                    Job(f"{field}[{k}]", scan=(_scan_bytes(x, f"{field}.data[{k}]", limits), fmt))
+                    Job(f"{field}[{k}]", scan=(_scan_bytes(x, f"{field}.data[{k}]", limits, raw), fmt))
                     for k, x in enumerate(items)
                 ]
             else:
                 if len(items) < 2:
                     raise RequestError(f"{field}.shape: expected at least 2 frames, got {len(items)}")
                 budget.add(f"{field}.shape", samples=1, frames=len(items))
-                files = [_scan_bytes(x, f"{field}.data[{k}]", limits) for k, x in enumerate(items)]
+                files = [_scan_bytes(x, f"{field}.data[{k}]", limits, raw) for k, x in enumerate(items)]
                 out.jobs.append(Job(field, sequence=(files, fmt)))
         elif inp.name == "prompts":
             items = _v2_bytes(inp, field)

@@ -19,9 +19,10 @@ import logging
 import sys
 
 import uvicorn
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException  # the router's own 404/405 too (FastAPI's is a subclass)
 
 from facet_lib.config import ServeConfig
 from facet_lib.errors import FacetError
@@ -29,6 +30,7 @@ from facet_lib.serving.guards import Admission, LastResort, classify
 from facet_lib.serving.inputs import RequestError, clip
 from facet_lib.serving.options import add_serve_options, config_from_args
 from facet_lib.serving.predictor import FacetPredictor
+from facet_lib.serving.protocol import add_protocol_routes
 
 log = logging.getLogger("facet_lib.serving")
 _JSON = b"application/json"
@@ -63,8 +65,10 @@ class RequestGuard:
                 scope = {**scope, "headers": [*kept, (b"content-type", _JSON)]}
         declared = headers.get(b"content-length")
         json_len = headers.get(b"inference-header-content-length")
+        encoded = b"content-encoding" in headers  # then the header length counts decoded bytes (checked later)
         if json_len is not None and not (
-            json_len.isdigit() and (declared is None or not declared.isdigit() or int(json_len) <= int(declared))
+            json_len.isdigit()
+            and (encoded or declared is None or not declared.isdigit() or int(json_len) <= int(declared))
         ):
             msg = "Inference-Header-Content-Length: expected the JSON header's size in bytes, at most the body's"
             return await _error(400, msg)(scope, receive, send)
@@ -98,8 +102,8 @@ class RequestGuard:
         await self.app(scope, guarded, send)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status)
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status, headers=headers)
 
 
 def _v2_loc(loc: tuple) -> str:
@@ -114,6 +118,7 @@ def _v2_loc(loc: tuple) -> str:
 
 async def _caller_error(request, exc) -> JSONResponse:
     """One handler for every 4xx: ``{"error": ...}`` and one log line, no traceback."""
+    extra = None
     if isinstance(exc, RequestValidationError):
         errs = [e for e in exc.errors() if "bytes" not in e.get("loc", ())] or exc.errors()  # the JSON branch
         first = errs[0] if errs else {}
@@ -129,13 +134,15 @@ async def _caller_error(request, exc) -> JSONResponse:
     elif isinstance(exc, RequestError):
         status, msg = exc.status, str(exc)
     elif isinstance(exc, HTTPException):
-        status, msg = exc.status_code, str(exc.detail)
+        status, msg, extra = exc.status_code, str(exc.detail), exc.headers  # 405 keeps its Allow header
+        if status in (404, 405) and msg in ("Not Found", "Method Not Allowed"):  # the router's own
+            msg = f"{msg}: {request.method} {clip(request.url.path, 80)}"
     else:  # kserve's InvalidInput / ModelNotFound / ModelNotReady / ServerNotReady
         status = {"InvalidInput": 400, "ModelNotFound": 404}.get(type(exc).__name__, 503)
         msg = str(getattr(exc, "reason", None) or exc)
     msg = msg if len(msg) <= 500 else msg[:500] + "…"
     log.warning("%s %s -> %d: %s", request.method, request.url.path, status, msg)
-    return _error(status, msg)
+    return _error(status, msg, extra)
 
 
 async def _decode_error(request, exc) -> JSONResponse:
@@ -164,8 +171,13 @@ def build_app(predictor: FacetPredictor, config: ServeConfig = ServeConfig()) ->
     app = FastAPI(title="FACET-VLM", docs_url=None, redoc_url=None, openapi_url=None)  # no docs, no schema
     app.add_api_route("/", ms.dataplane.live)
     app.add_api_route("/metrics", metrics_handler, methods=["GET"])
+    add_protocol_routes(app, predictor, config)  # ahead of KServe's: decoded off the event loop (protocol.py)
     register_v1_endpoints(app, ms.dataplane, ms.model_repository_extension)
     register_v2_endpoints(app, ms.dataplane, ms.model_repository_extension)
+    if config.ui:  # the page for people at /ui/ (static, CSP; calls only the V1 route)
+        from facet_lib.serving.ui import mount_ui
+
+        mount_ui(app, predictor)
     for exc in (RequestValidationError, RequestError, HTTPException, InvalidInput, ModelNotFound, ModelNotReady):
         app.add_exception_handler(exc, _caller_error)
     app.add_exception_handler(ServerNotReady, _caller_error)
@@ -269,6 +281,10 @@ def serve(config: ServeConfig) -> None:
     """Load (fetch, verify, warm), bind, then print the URL; serve until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kserve").setLevel(logging.ERROR)
+    if config.torch_threads > 0:  # the render workers take the other cores; no oversubscription
+        import torch
+
+        torch.set_num_threads(config.torch_threads)
     predictor = FacetPredictor(config)
     predictor.load()
     weights = predictor.engine.config.get("weights")

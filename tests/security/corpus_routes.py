@@ -95,7 +95,7 @@ def binary_extension() -> list[Case]:
         "input-without-name": "inputs[0].name: required",
         "bytes-prefix-2e32": f"{scan_size}: BYTES element 0 declares 4294967295 bytes, only 4 follow",
         "bytes-two-bytes": f"{scan_size}: BYTES data has 2 bytes left where element 0 of 1 needs its 4-byte length",
-        "bytes-prefix-short": f"{scan_size}: BYTES element 0 declares 4 bytes, only 2 follow",
+        "bytes-prefix-short": f"{scan_size}: 12 bytes, but only 6 follow in the body",
         "uint8-float-dimension": "inputs[views].shape",
     }
     return [

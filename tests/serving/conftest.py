@@ -54,7 +54,12 @@ def png_b64(a: np.ndarray) -> str:
 
 
 @pytest.fixture(scope="session")
-def scan_b64(synth_root) -> str:
+def scan_path(synth_root):
+    return next((synth_root / "bu3dfe").rglob("*_HA04*_F3D.wrl"))
+
+
+@pytest.fixture(scope="session")
+def scan_b64(scan_path) -> str:
     import base64
 
-    return base64.b64encode(next((synth_root / "bu3dfe").rglob("*_HA04*_F3D.wrl")).read_bytes()).decode()
+    return base64.b64encode(scan_path.read_bytes()).decode()

@@ -1,9 +1,11 @@
 """Third-party clients, unmodified: tritonclient's default ``infer()``, raw requests with no headers, curl."""
 
 import base64
+import gzip
 import json
 import shutil
 import subprocess
+import zlib
 
 import httpx
 import numpy as np
@@ -12,12 +14,32 @@ import tritonclient.http as triton
 
 from tests.serving.conftest import png_b64
 
+V2 = "/v2/models/facet-vlm/infer"
+
 
 @pytest.fixture(scope="module")
 def client(server):
     c = triton.InferenceServerClient(server["url"].removeprefix("http://"))
     yield c
     c.close()
+
+
+@pytest.fixture(scope="module")
+def in_process(bundle, scan_path):
+    """The same scan read, rendered and classified in-process: the reference for every served answer."""
+    from facet_lib.io import read_scan
+    from facet_lib.render import render_views
+    from facet_lib.serving.engine import Engine
+
+    engine = Engine(bundle, "cpu")
+    return engine.infer(render_views(read_scan(scan_path), engine.render)[None])[0]
+
+
+def _same_prediction(res, ref) -> None:
+    labels = json.loads(res.get_response()["parameters"]["labels"])
+    probs = res.as_numpy("probabilities")[0]
+    assert res.as_numpy("label")[0].decode() == ref["label"]
+    assert np.allclose(probs, [ref["probabilities"][lab] for lab in labels], atol=1e-5)
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary-extension"])
@@ -32,12 +54,49 @@ def test_tritonclient_views_default_infer(client, views, binary):
     assert all(o["parameters"]["binary_data_size"] > 0 for o in res.get_response()["outputs"])  # binary honoured
 
 
-@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary-extension"])
-def test_tritonclient_bytes_scan_with_request_level_format(client, scan_b64, binary):
+def test_tritonclient_raw_scan_bytes_same_as_in_process(client, scan_path, in_process):
+    """Issue 17.4: the file's raw bytes as a BYTES element of the binary extension, all defaults."""
     inp = triton.InferInput("scan", [1], "BYTES")
-    inp.set_data_from_numpy(np.array([scan_b64.encode()], dtype=object), binary_data=binary)
+    inp.set_data_from_numpy(np.array([scan_path.read_bytes()], dtype=object))  # binary_data=True by default
     res = client.infer("facet-vlm", [inp], parameters={"format": "wrl"})  # tritonclient cannot set per-input ones
-    assert res.as_numpy("label").shape == (1,)
+    _same_prediction(res, in_process)
+
+
+def test_tritonclient_base64_scan_in_json_same_as_in_process(client, scan_b64, in_process):
+    """In JSON a BYTES element is text: a scan is its file in base64 there."""
+    inp = triton.InferInput("scan", [1], "BYTES")
+    inp.set_data_from_numpy(np.array([scan_b64.encode()], dtype=object), binary_data=False)
+    _same_prediction(client.infer("facet-vlm", [inp], parameters={"format": "wrl"}), in_process)
+
+
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_tritonclient_request_compression(client, scan_path, in_process, algorithm):
+    inp = triton.InferInput("scan", [1], "BYTES")
+    inp.set_data_from_numpy(np.array([scan_path.read_bytes()], dtype=object))
+    res = client.infer("facet-vlm", [inp], parameters={"format": "wrl"}, request_compression_algorithm=algorithm)
+    _same_prediction(res, in_process)
+
+
+def test_tritonclient_requested_outputs_only_and_per_output_binary(client, views):
+    inp = triton.InferInput("views", list(views.shape), "UINT8")
+    inp.set_data_from_numpy(views)
+    outs = [triton.InferRequestedOutput("probabilities", binary_data=False), triton.InferRequestedOutput("label")]
+    res = client.infer("facet-vlm", [inp], outputs=outs)
+    got = res.get_response()["outputs"]
+    assert [o["name"] for o in got] == ["probabilities", "label"]  # only those, in the order asked
+    assert "data" in got[0] and "binary_data_size" in got[1]["parameters"] and "data" not in got[1]
+    assert res.as_numpy("probabilities").shape == (2, 6) and res.as_numpy("label").shape == (2,)
+    res = client.infer("facet-vlm", [inp], outputs=[triton.InferRequestedOutput("label", binary_data=False)])
+    assert [o["name"] for o in res.get_response()["outputs"]] == ["label"]
+    with pytest.raises(triton.InferenceServerException) as e:
+        client.infer("facet-vlm", [inp], outputs=[triton.InferRequestedOutput("logits")])
+    assert e.value.status() == "400" and "outputs[0].name: unknown output 'logits'" in e.value.message()
+
+
+def test_tritonclient_server_metadata_lists_only_extensions_that_are_on(client):
+    meta = client.get_server_metadata()
+    assert meta["extensions"] == ["binary_tensor_data"]  # model repository routes are off by default
+    assert client.is_server_live() and client.is_model_ready("facet-vlm")
 
 
 def test_tritonclient_prompts_as_bytes_input(client, views):
@@ -66,15 +125,15 @@ def test_raw_requests_without_content_type(server, views, scan_b64):
     assert "content-type" not in r.request.headers and r.status_code == 200, r.text[:300]
     v2 = {"inputs": [{"name": "scan", "shape": [1], "datatype": "BYTES", "data": [scan_b64]}]}
     v2["parameters"] = {"format": "wrl"}
-    r = httpx.post(f"{url}/v2/models/facet-vlm/infer", content=json.dumps(v2).encode())
+    r = httpx.post(f"{url}{V2}", content=json.dumps(v2).encode())
     assert r.status_code == 200, r.text[:300]
     assert r.json()["outputs"][0]["data"][0] in json.loads(r.json()["parameters"]["labels"])
-    r = httpx.post(f"{url}/v2/models/facet-vlm/infer", content=b'{"inputs": []}')
+    r = httpx.post(f"{url}{V2}", content=b'{"inputs": []}')
     assert r.status_code == 400 and "inputs" in r.json()["error"]
 
 
 def test_binary_data_output_honoured_and_off_by_default(server, views):
-    url = f"{server['url']}/v2/models/facet-vlm/infer"
+    url = f"{server['url']}{V2}"
     t = {"name": "views", "datatype": "UINT8", "shape": list(views.shape), "data": views.flatten().tolist()}
     r = httpx.post(url, json={"inputs": [t]})
     assert "inference-header-content-length" not in r.headers and r.json()["outputs"][1]["data"]
@@ -85,6 +144,40 @@ def test_binary_data_output_honoured_and_off_by_default(server, views):
     assert len(r.content) == n + sum(sizes)
     probs = np.frombuffer(r.content[n + sizes[0] : n + sizes[0] + sizes[1]], np.float32).reshape(2, 6)
     assert np.allclose(probs.sum(1), 1, atol=1e-4)
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(server):
+    url = server["url"]
+    r = httpx.get(f"{url}/v3/nothing")
+    assert r.status_code == 404 and r.json() == {"error": "Not Found: GET '/v3/nothing'"}
+    r = httpx.get(f"{url}{V2}")
+    assert r.status_code == 405 and "Method Not Allowed" in r.json()["error"] and r.headers["allow"] == "POST"
+    r = httpx.post(f"{url}/v2/models/other/infer", json={"inputs": []})
+    assert r.status_code == 404 and "model 'other' not found" in r.json()["error"]
+
+
+def test_compression_refused_or_bounded(server, views):
+    url = f"{server['url']}{V2}"
+    body = json.dumps({"inputs": [{"name": "views", "shape": [1, 3, 2, 2, 3], "datatype": "UINT8", "data": [0] * 36}]})
+    r = httpx.post(url, content=body.encode(), headers={"Content-Encoding": "br"})
+    assert r.status_code == 415 and "Content-Encoding" in r.json()["error"]
+    r = httpx.post(url, content=zlib.compress(body.encode()), headers={"Content-Encoding": "deflate"})
+    assert r.status_code == 200, r.text[:300]
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)  # 1 GB of zeros in about 1 MB of gzip
+    bomb = b"".join([*(z.compress(b"\0" * 2**20) for _ in range(1024)), z.flush()])
+    pid = server["pid"]
+    before = _rss_mb(pid)
+    for headers in ({}, {"Inference-Header-Content-Length": "16"}):  # the JSON limit, then the binary one
+        r = httpx.post(url, content=bomb, headers={"Content-Encoding": "gzip", **headers}, timeout=60)
+        assert r.status_code == 413 and "exceeds the limit" in r.json()["error"], r.text[:300]
+    assert _rss_mb(pid) - before < 300, "the bomb was expanded in memory"  # 64 MiB limit + slack, not 1 GB
+
+
+def _rss_mb(pid: int) -> float:
+    from pathlib import Path
+
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
@@ -101,10 +194,40 @@ def test_curl_without_headers(server, views, tmp_path):
     assert code == "400" and "error" in json.loads(text)
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_curl_raw_scan_in_the_binary_extension_gzipped(server, scan_path, in_process, tmp_path):
+    """curl --data-binary of a binary-extension body (JSON header + 4-byte length + the .wrl), gzipped."""
+    raw = scan_path.read_bytes()
+    head = json.dumps(
+        {
+            "inputs": [
+                {"name": "scan", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": len(raw) + 4}}
+            ],
+            "parameters": {"format": "wrl"},
+            "outputs": [{"name": "label"}],
+        }
+    ).encode()
+    (tmp_path / "body.gz").write_bytes(gzip.compress(head + len(raw).to_bytes(4, "little") + raw))
+    cmd = ["curl", "-s", "-w", "\n%{http_code}", "--data-binary", f"@{tmp_path / 'body.gz'}", f"{server['url']}{V2}"]
+    cmd += ["-H", f"Inference-Header-Content-Length: {len(head)}", "-H", "Content-Encoding: gzip"]
+    text, code = subprocess.run(cmd, capture_output=True, text=True).stdout.rsplit("\n", 1)
+    assert code == "200", text[:300]
+    out = json.loads(text)["outputs"]
+    assert [o["name"] for o in out] == ["label"] and out[0]["data"] == [in_process["label"]]
+
+
 def test_base64_sequence_through_v2(server, synth_root):
     frames = sorted((synth_root / "bu4dfe" / "F001" / "Happy").glob("*.wrl"))
     data = [base64.b64encode(f.read_bytes()).decode() for f in frames]
     body = {"inputs": [{"name": "sequence", "shape": [len(data)], "datatype": "BYTES", "data": data}]}
     body["parameters"] = {"format": "wrl"}
-    r = httpx.post(f"{server['url']}/v2/models/facet-vlm/infer", json=body, timeout=120)
+    r = httpx.post(f"{server['url']}{V2}", json=body, timeout=120)
     assert r.status_code == 200, r.text[:300]
+
+
+def test_raw_sequence_frames_through_tritonclient(client, synth_root):
+    frames = sorted((synth_root / "bu4dfe" / "F001" / "Happy").glob("*.wrl"))
+    inp = triton.InferInput("sequence", [len(frames)], "BYTES")
+    inp.set_data_from_numpy(np.array([f.read_bytes() for f in frames], dtype=object))
+    res = client.infer("facet-vlm", [inp], parameters={"format": "wrl"})
+    assert res.as_numpy("label").shape == (1,)

@@ -55,7 +55,7 @@ def test_caller_errors_are_4xx_with_error_and_one_log_line(server, views):
     before = log.read_text()
     v1, v2 = f"{url}/v1/models/facet-vlm:predict", f"{url}/v2/models/facet-vlm/infer"
     cases = [
-        (v1, b"{not json", 400, "Unrecognized request format"),
+        (v1, b"{not json", 400, "body: not valid JSON"),
         (v1, b'{"instances": [{"views": ["x"]}]}', 400, "instances[0].views"),
         (v1, b'{"instances": [{"scan": "QUJD", "format": "stl"}]}', 400, "format: expected one of"),
         (v2, b"{bad", 400, "body: not valid JSON"),
@@ -73,6 +73,31 @@ def test_caller_errors_are_4xx_with_error_and_one_log_line(server, views):
     new = log.read_text()[len(before) :]
     assert "Traceback" not in new
     assert sum(" -> 4" in line for line in new.splitlines()) == len(cases), new[-2000:]
+
+
+def test_oversize_json_refused_before_its_body_is_read(server):
+    """Issue 18.2: a JSON body over ``max_json_bytes`` gets 413 on its headers alone (the binary limit is
+    far larger); one streamed without a length is cut off at the limit."""
+    port = int(server["url"].rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(
+            b"POST /v2/models/facet-vlm/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 62914560\r\n\r\n{"
+        )
+        s.settimeout(10)
+        t = time.monotonic()
+        reply = s.recv(1000)
+    assert reply.startswith(b"HTTP/1.1 413") and b"JSON inference body" in reply, reply[:300]
+    assert time.monotonic() - t < 5
+
+    def chunks():
+        yield b'{"instances": ["'
+        for _ in range(20):
+            yield b"A" * 2**20
+
+    r = httpx.post(f"{server['url']}/v1/models/facet-vlm:predict", content=chunks(), timeout=60)
+    assert r.status_code == 413 and "JSON inference body exceeds the limit of 16777216 bytes" in r.json()["error"]
+    assert httpx.get(f"{server['url']}/v2/models/facet-vlm/ready").status_code == 200
 
 
 def test_concurrent_callers_get_the_same_answer(server, views):
