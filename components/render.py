@@ -1,14 +1,23 @@
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Output
+from kfp.dsl import HTML, Dataset, Input, Output
 
 from components.settings import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def render(index: Input[Dataset], data_uri: str, shards: list, render_config: dict, views: Output[Dataset]):
-    """3D scans → three views per scan (front 0°, left −30°, right +30°), for some shards.
+def render(
+    index: Input[Dataset],
+    data_uri: str,
+    shards: list,
+    render_config: dict,
+    views: Output[Dataset],
+    contact_sheet: Output[HTML],
+):
+    """3D scans → three views per scan (front 0°, left −30°, right +30°), for some shards; ``contact_sheet``
+    shows a few of them per label in the KFP UI.
 
     4D sequences are left to ``rank_pool``; both take the same full render settings."""
+    from facet_lib.render.contact_sheet import contact_sheet_html
     from facet_lib.steps import render_step
 
     info = render_step(index.path, data_uri, [int(s) for s in shards], render_config, views.path, kind="scans")
@@ -20,3 +29,4 @@ def render(index: Input[Dataset], data_uri: str, shards: list, render_config: di
             "views_per_s": info.get("views_per_s"),
         }
     )
+    contact_sheet_html(views.path, contact_sheet.path, title=f"Rendered 3D scans, shards {shards}")

@@ -114,7 +114,10 @@ def test_render_rank_pool_merge_features_train_evaluate(steps, synth_root):
             shards=group,
             render_config=RENDER,
         )
-        render.python_func(**args, views=v3)
+        sheet = _art(HTML, t, f"sheet_{k}")
+        render.python_func(**args, views=v3, contact_sheet=sheet)
+        page = open(sheet.path).read()  # the KFP UI's HTML viewer: one file, the image inline
+        assert page.startswith("<!doctype html>") and "data:image/jpeg;base64," in page and "http" not in page
         rank_pool.python_func(**args, views=v4)
         assert v4.metadata["samples"] == 0  # rank-pool passes over 3D scans
         parts3.append(v3)
@@ -150,6 +153,9 @@ def test_render_rank_pool_merge_features_train_evaluate(steps, synth_root):
     # the paper's reference and the trivial baseline reach the KFP metrics (issue 10)
     assert "baseline_logreg_accuracy" in metrics.metadata and metrics.metadata["paper_source"]
     assert "random" in metrics.metadata["paper_note"]
+    # bu3dfe-I: Table 2's 93.21 and this run's rank among its six published methods + the paper's row
+    assert metrics.metadata["paper_accuracy"] == 0.9321 and metrics.metadata["published_count_accuracy"] == 8
+    assert 1 <= metrics.metadata["published_rank_accuracy"] <= 8 and metrics.metadata["published_note"]
     assert len(conf.metadata["confusionMatrix"]["rows"]) == 6
     assert "FACET-VLM cross-validation" in open(report.path).read()
     summary = json.loads(open(f"{table.path}/summary.json").read())
