@@ -23,7 +23,13 @@ IMAGE_PULL_SECRET = os.environ.get("FACET_IMAGE_PULL_SECRET", DEPLOY.pull_secret
 ACCELERATOR = os.environ.get("FACET_GPU_TYPE", DEPLOY.accelerator)  # GPU resource of the GPU steps and the predictor
 GPU_NODE_SELECTOR = os.environ.get("FACET_GPU_NODE_SELECTOR", DEPLOY.gpu_node_selector)  # predictor, raw mode
 # what the deploy step's InferenceService gets of the above (facet_lib.config.deploy.DeployConfig fields)
-DEPLOY_CLUSTER = {"accelerator": ACCELERATOR, "pull_secret": IMAGE_PULL_SECRET, "gpu_node_selector": GPU_NODE_SELECTOR}
+GPU_TAINT = os.environ.get("FACET_GPU_TAINT", DEPLOY.gpu_taint)  # tolerated by the GPU steps and the predictor
+DEPLOY_CLUSTER = {
+    "accelerator": ACCELERATOR,
+    "pull_secret": IMAGE_PULL_SECRET,
+    "gpu_node_selector": GPU_NODE_SELECTOR,
+    "gpu_taint": GPU_TAINT,
+}
 S3_SECRET = os.environ.get("FACET_S3_SECRET", "facet-s3")  # Kubernetes secret with the S3 credentials
 
 # Tasks that must run every time: `fingerprint` lists the data (its result keys every cached step below

@@ -22,7 +22,7 @@ from components.merge_views import merge_views
 from components.rank_pool import rank_pool
 from components.register import register
 from components.render import render
-from components.settings import ACCELERATOR, DEPLOY_CLUSTER, IMAGE_PULL_SECRET, S3_SECRET, SERVE_IMAGE
+from components.settings import ACCELERATOR, DEPLOY_CLUSTER, GPU_TAINT, IMAGE_PULL_SECRET, S3_SECRET, SERVE_IMAGE
 from components.train_fold import train_fold
 from facet_lib.config.data import DATA
 from facet_lib.config.deploy import DEPLOY, WEIGHTS
@@ -57,7 +57,7 @@ def _gpu(task: dsl.PipelineTask) -> dsl.PipelineTask:
     visible. The variable comes from a pod annotation through the Downward API: platform settings, which
     kfp.local ignores, so local CPU runs of the same pipeline are not refused."""
     task.set_accelerator_type(ACCELERATOR).set_accelerator_limit(1)
-    kubernetes.add_toleration(task, key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+    kubernetes.add_toleration(task, key=GPU_TAINT, operator="Exists", effect="NoSchedule")
     kubernetes.add_pod_annotation(task, REQUIRE_GPU, "1")
     kubernetes.use_field_path_as_env(task, "FACET_REQUIRE_GPU", f"metadata.annotations['{REQUIRE_GPU}']")
     return task

@@ -112,7 +112,7 @@ def _check_mode(isvc: dict, mode: str) -> None:
     else:
         assert "canaryTrafficPercent" not in pred  # read only by KServe's Knative reconciler
         if gpus:  # raw mode: GPU nodes by label and taint, as the GPU steps
-            assert [t["key"] for t in pred["tolerations"]] == sorted(gpus)
+            assert [t["key"] for t in pred["tolerations"]] == [DEPLOY.gpu_taint]
             assert "=".join(next(iter(pred["nodeSelector"].items()))) == DEPLOY.gpu_node_selector
 
 
@@ -462,7 +462,7 @@ def test_deploy_step_object_gets_the_pull_secret_and_accelerator(s3, tmp_path, m
         assert pred["containers"][0]["resources"]["limits"]["nvidia.com/mig-1g.10gb"] == "1"
         assert "nvidia.com/gpu" not in pred["containers"][0]["resources"]["limits"]
     assert raw["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
-    assert raw["tolerations"][0]["key"] == "nvidia.com/mig-1g.10gb"
+    assert raw["tolerations"][0]["key"] == "nvidia.com/gpu"  # MIG slices still carry the GPU nodes' taint
     assert "nodeSelector" not in kn and "tolerations" not in kn
     with pytest.raises(DeployError, match="only in Knative mode"):
         deploy_step(f"{reg}/m@production", "kserve", "ns", "m", 10, image="img:1", cluster=cluster)
@@ -471,7 +471,7 @@ def test_deploy_step_object_gets_the_pull_secret_and_accelerator(s3, tmp_path, m
     # the compile-time settings the pipeline hands to the deploy step are the ones the GPU steps use
     assert settings.DEPLOY_CLUSTER == {
         "accelerator": settings.ACCELERATOR, "pull_secret": settings.IMAGE_PULL_SECRET,
-        "gpu_node_selector": settings.GPU_NODE_SELECTOR,
+        "gpu_node_selector": settings.GPU_NODE_SELECTOR, "gpu_taint": settings.GPU_TAINT,
     }  # fmt: skip
 
 

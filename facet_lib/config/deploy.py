@@ -22,8 +22,9 @@ class DeployConfig:
         "Knative (Knative Service; Serverless on KServe < 0.16)",
         DEPLOYMENT_MODES,
     )
-    accelerator: str = setting(
-        "nvidia.com/gpu", "GPU resource the predictor requests (and the taint key it tolerates in raw mode)"
+    accelerator: str = setting("nvidia.com/gpu", "GPU resource the GPU steps and the predictor request")
+    gpu_taint: str = setting(
+        "nvidia.com/gpu", "taint key of GPU nodes, tolerated by the GPU steps and (raw mode) the predictor"
     )
     gpu_node_selector: str = setting(
         "nvidia.com/gpu.present=true", "label=value of the GPU nodes, a nodeSelector in raw mode ('' = none)"

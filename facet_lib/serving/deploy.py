@@ -137,7 +137,7 @@ def inference_service(
         if config.gpu_node_selector:
             key, value = config.gpu_node_selector.split("=", 1)
             predictor["nodeSelector"] = {key: value}
-        predictor["tolerations"] = [{"key": config.accelerator, "operator": "Exists", "effect": "NoSchedule"}]
+        predictor["tolerations"] = [{"key": config.gpu_taint, "operator": "Exists", "effect": "NoSchedule"}]
     if canary_percent:
         predictor["canaryTrafficPercent"] = int(canary_percent)
     metadata = {
