@@ -35,8 +35,9 @@ def evaluate(
     for fold, acc in s["per_fold_accuracy"].items():
         metrics.log_metric(f"fold{fold}_accuracy", acc)
     metrics.metadata["backbone_weights"] = s["backbone_weights"]
-    # the paper's figure beside ours, and the trivial baseline (issue 10): finite numbers only
-    paper, paper_meta = paper_metrics(s.get("comparison", []))
+    # the paper's numbers beside ours (every metric it prints), the trivial baseline, and this run's rank
+    # among the published methods of the paper's tables: finite numbers only
+    paper, paper_meta = paper_metrics(s.get("comparison", []), s.get("standing"))
     for name, value in paper.items():
         metrics.log_metric(name, value)
     metrics.metadata.update(paper_meta)
