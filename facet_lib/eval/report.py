@@ -236,7 +236,9 @@ def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | N
 CROSS_METRICS = ("accuracy", "macro_f1", "mean_class_recall", "acc_average")
 
 
-def write_cross_report(results: dict, out: str | Path, protocol: str | None, weights: str) -> dict:
+def write_cross_report(
+    results: dict, out: str | Path, protocol: str | None, weights: str, variant: str = "full"
+) -> dict:
     """The single cross-dataset run's report beside the paper (Table 4(b) reports the target's classes,
     e.g. BP4D T1/T8 happy vs disgust): ``cross_summary.json`` and ``cross_report.md`` in ``out``.
     ``results``: scope (``target_classes``, ``source_classes``) → metrics, as ``run_cross`` computes them."""
@@ -244,7 +246,7 @@ def write_cross_report(results: dict, out: str | Path, protocol: str | None, wei
     note, records = weights_note(weights), []
     for scope, m in results.items():
         for metric in CROSS_METRICS:
-            paper, source = paper_target(protocol, metric) if scope == "target_classes" else (None, "")
+            paper, source = paper_target(protocol, metric, variant) if scope == "target_classes" else (None, "")
             if scope != "target_classes":
                 source = "the paper reports the target's classes only (Table 4(b))"
             ours = float(m.get(metric, math.nan))
@@ -266,6 +268,7 @@ def write_cross_report(results: dict, out: str | Path, protocol: str | None, wei
     summary = _strict(
         {
             "protocol": protocol,
+            "variant": variant,
             "backbone_weights": weights,
             "note": note,
             "comparison": target.drop(columns=["scope"]).reset_index().to_dict("records"),
@@ -275,7 +278,7 @@ def write_cross_report(results: dict, out: str | Path, protocol: str | None, wei
     )
     (out / "cross_summary.json").write_text(json.dumps(summary, indent=1, allow_nan=False))
     lines = [
-        f"# FACET-VLM cross-dataset test ({protocol})",
+        f"# FACET-VLM cross-dataset test ({protocol}, {variant})",
         "",
         f"Backbone weights: {weights}" + (f" — **{note}**" if note else ""),
         "",
