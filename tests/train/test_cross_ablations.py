@@ -19,8 +19,9 @@ class _Runner:
 def test_each_variant_runs_cross_dataset_with_its_own_settings(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_cross(runner, source, target, out, label_map):
+    def fake_cross(runner, source, target, out, label_map, protocol, variant):
         v = out.name
+        assert variant == v and protocol == "bp4d-cross"
         seen[v] = (runner.model_cfg, runner.train_cfg)
         acc = {"full": 0.8, "no_mtgf": 0.7, "front_only": 0.6}[v]
         return {"target_classes": {"accuracy": acc, "macro_f1": acc - 0.1}, "source_classes": {"accuracy": acc / 2}}
@@ -41,3 +42,11 @@ def test_each_variant_runs_cross_dataset_with_its_own_settings(tmp_path, monkeyp
     saved = pd.read_csv(tmp_path / "ablation_table.csv", index_col="variant")
     assert list(saved.index) == ["full", "no_mtgf", "front_only"]
     assert (tmp_path / "ablation_heatmap.png").exists() and (tmp_path / "ablation_heatmap_diff.png").exists()
+    # Fig. 4's sixth row from this run (its ablation_meta.json names the setting)
+    from facet_lib.eval.fig4 import write_fig4
+
+    fig = pd.DataFrame(write_fig4([str(tmp_path)], tmp_path / "fig4")["table"]).set_index("column")
+    assert set(fig["setting"]) == {"bp4d-cross"}
+    assert fig.loc["full − no_mtgf", "ours"] == pytest.approx(10.0)  # 0.8 − 0.7
+    assert fig.loc["full − no_mtgf", "paper"] == pytest.approx(86.12 - 79.05)
+    assert fig.loc["full − no_cvsa", "paper"] == pytest.approx(13.00) and pd.isna(fig.loc["full − no_cvsa", "ours"])
