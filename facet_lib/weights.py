@@ -13,6 +13,7 @@ afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import sys
@@ -20,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from facet_lib import storage
-from facet_lib.config import ModelConfig, from_dict
+from facet_lib.config import ModelConfig, from_dict, to_params
 from facet_lib.config.deploy import WEIGHTS, WeightsConfig
 from facet_lib.errors import ConfigError
 from facet_lib.files import sha256_file
@@ -123,7 +124,8 @@ def weights_step(model: dict, store: str = WEIGHTS.store) -> dict:
         note = {"checkpoint": cfg.checkpoint or "", "fetched": False, "source": "checkpoint" if cfg.checkpoint else ""}
         return {"model_config": model, "weights": note}
     entry = store_tag(cfg.clip_model, cfg.pretrained, store)
-    return {"model_config": {**model, "pretrained": None, "checkpoint": entry["checkpoint"]}, "weights": entry}
+    resolved = dataclasses.replace(cfg, pretrained=None, checkpoint=entry["checkpoint"])
+    return {"model_config": to_params(resolved), "weights": entry}  # KFP form: no None ("" = not given)
 
 
 if __name__ == "__main__":

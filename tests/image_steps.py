@@ -56,7 +56,7 @@ def pipeline_stage(work: Path, data_uri: str) -> dict:
     for k, group in enumerate(out.shard_groups):
         v3, v4 = _art(Dataset, work, f"r3_{k}"), _art(Dataset, work, f"r4_{k}")
         args = dict(index=index, data_uri=data_uri, shards=group, render_config=settings.render_config)
-        render.python_func(**args, views=v3)
+        render.python_func(**args, views=v3, contact_sheet=_art(HTML, work, f"sheet_{k}"))
         rank_pool.python_func(**args, views=v4)
         parts3.append(v3)
         parts4.append(v4)
