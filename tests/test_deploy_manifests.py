@@ -165,14 +165,14 @@ def test_committed_base_manifest_is_the_generated_one():
 
 
 class FakeKServe:
-    def __init__(self, exists: bool):
-        self.exists, self.calls = exists, []
+    def __init__(self, exists: bool, mode: str = ""):
+        self.exists, self.calls, self.mode = exists, [], mode
 
     def get(self, name, namespace):
         self.calls.append(("get", name, namespace))
         if not self.exists and len(self.calls) == 1:
             raise RuntimeError("404")
-        return {"status": {"url": f"http://{name}.{namespace}.example"}}
+        return {"status": {"url": f"http://{name}.{namespace}.example", "deploymentMode": self.mode}}
 
     def create(self, isvc, namespace):
         self.calls.append(("create", isvc, namespace))
@@ -197,6 +197,12 @@ def test_deploy_creates_then_updates_and_waits_for_readiness():
     raw = inference_service("facet-vlm", "team-a", "s3://m/r/v0001", "img")
     deploy_kserve(raw, client=(raw_old := FakeKServe(exists=True)))
     assert raw_old.calls[1][2] is raw  # raw mode: no canary field (KServe's raw reconciler ignores it)
+    # KServe refuses to change an existing InferenceService's mode: said before anything is sent
+    was = FakeKServe(exists=True, mode="Serverless")
+    with pytest.raises(DeployError, match="runs in deployment mode Serverless.*delete it first"):
+        deploy_kserve(raw, client=was)
+    assert [c[0] for c in was.calls] == ["get"]
+    deploy_kserve(isvc, client=FakeKServe(exists=True, mode="Serverless"))  # Serverless = Knative: fine
     canary = inference_service("facet-vlm", "team-a", "s3://m/r/v0002", "img", canary_percent=10, config=kn)
     deploy_kserve(canary, client=(again := FakeKServe(exists=True)))
     assert again.calls[1][2]["spec"]["predictor"]["canaryTrafficPercent"] == 10

@@ -178,6 +178,12 @@ def base_manifest(config: DeployConfig = DEPLOY) -> str:
     return HEADER + yaml.safe_dump(obj, sort_keys=False, width=120)
 
 
+def _canonical(mode: str) -> str:
+    """KServe's current name of a deployment mode (RawDeployment → Standard, Serverless → Knative)."""
+    info = admission.rules("kserve")["modes"].get(mode) or {}
+    return info.get("legacy_of") or mode
+
+
 def deploy_kserve(isvc: dict, timeout_s: int = 900, client=None) -> str:
     """Create or update the InferenceService and wait until it is ready; returns its URL."""
     from kserve import KServeClient
@@ -185,12 +191,24 @@ def deploy_kserve(isvc: dict, timeout_s: int = 900, client=None) -> str:
     client = client or KServeClient()
     name, ns = isvc["metadata"]["name"], isvc["metadata"]["namespace"]
     try:
-        client.get(name, namespace=ns)
+        current = client.get(name, namespace=ns)
         exists = True
     except Exception:
         exists = False
-    knative = admission.mode_kind(isvc["metadata"]["annotations"][admission.rules("kserve")["annotation"]])
+    key = admission.rules("kserve")["annotation"]
+    mode = isvc["metadata"]["annotations"][key]
+    knative = admission.mode_kind(mode)
     if exists:
+        # KServe refuses an update that changes the mode recorded in the status ("update rejected: deploymentMode
+        # cannot be changed", inference_service_validation.go); say so before sending it
+        was = (current or {}).get("status", {}).get("deploymentMode") or (
+            (current or {}).get("metadata", {}).get("annotations") or {}
+        ).get(key)
+        if was and _canonical(was) != _canonical(mode):
+            raise DeployError(
+                f"InferenceService {ns}/{name} runs in deployment mode {was}; KServe does not change the mode of an "
+                f"existing InferenceService: deploy with mode {was}, or delete it first to switch to {mode}"
+            )
         pred = isvc["spec"]["predictor"]
         if knative == "knative" and "canaryTrafficPercent" not in pred:
             # a merge patch cannot remove a field: an earlier canary split would stay; 100 = all to the latest
