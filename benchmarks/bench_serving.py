@@ -7,11 +7,15 @@
   - scans (V1, one .wrl rendered by the server's worker pool) at the same concurrencies; baseline:
     read + render + infer in-process, one call at a time.
   - first request after ready (issue 12): a fresh server's first scan and views request vs the median.
-``python benchmarks/bench_serving.py load [--rounds 3] [--clients 32]``
-  - 32 clients, half valid (views + scans), half hostile (generated: DEF/USE bombs and cycles, deep
-    nesting, face floods, garbage scans, oversized batches and prompts, UINT8 overflow, stalled bodies);
-    reports requests served, errors by status, p50/p99 of valid requests alone and with hostile ones in
-    flight, and the server's RSS (with its render workers) per round. The last line is JSON.
+``python benchmarks/bench_serving.py scan [--rounds 24]`` (issues 22.2 and 18.2; ``serving_scan.py``)
+  - one .wrl in-process (read + render + infer, one torch thread) against served, interleaved: V2 binary
+    extension with the raw file as BYTES, V1 base64 JSON, on the default server and on one with torch's
+    default threads; the stage table of the served path; then valid V1 views / V2 scans alone and with
+    four loops of 60 MB JSON bodies in flight (p99 ratio).
+``python benchmarks/bench_serving.py load [--loops 4] [--rounds 3] [--clients 32]`` (``serving_load.py``)
+  - valid views / scans p99 alone and with ``--loops`` hostile loops in flight (the corpus's load subset,
+    tests/security/corpus.py), then 32 clients, half valid, half hostile (stalled bodies too): requests
+    served, errors by status, valid p50/p99 per round, server RSS (with its render workers). Last line JSON.
 Random-weight tiny backbone; the serving overhead and the scaling are what matter. On a shared 2-core
 machine the client threads compete with the server for the same cores: compare rows of one run only.
 """
@@ -20,12 +24,10 @@ from __future__ import annotations
 
 import argparse
 import base64
-import collections
 import concurrent.futures
 import io
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -199,19 +201,7 @@ def throughput(parts: set[str]) -> dict:
                 for conc in CONCURRENCY:
                     s = out["scan"][conc] = _measure(lambda: _post(url, s_body, client), conc)
                     print(f"  HTTP scan (.wrl), c={conc:<2d}                        {_fmt(s)}")
-                ratio = out["scan"][1]["p50_ms"] / inproc["p50_ms"]
-                print(f"  served scan p50 / in-process p50, c=1: {ratio:.2f}x (goal ≤ 1.3x)")
-                # the same comparison with the calls interleaved, so both see the same machine load
-                pairs = [
-                    _paired(
-                        lambda: engine.infer(render_views(read_scan(scan), cfg)[None]),
-                        lambda: _post(url, s_body, client),
-                    )
-                    for _ in range(max(N // 2, 8))
-                ]
-                a, b = np.median([p[0] for p in pairs]), np.median([p[1] for p in pairs])
-                print(f"  interleaved, c=1: in-process {a * 1000:.0f} ms, served {b * 1000:.0f} ms → {b / a:.2f}x")
-                out["scan_paired"] = {"inprocess_ms": a * 1000, "served_ms": b * 1000, "ratio": b / a}
+                print("  (served scan vs in-process, side by side: `bench_serving.py scan`)")
                 out["baseline"] = {"infer_1": base1, "infer_8": base8, "scan_inprocess": inproc}
         finally:
             for info in srv.values():
@@ -236,181 +226,66 @@ def throughput(parts: set[str]) -> dict:
     return out
 
 
-# -- bounded load test with hostile requests (issue 13) ----------------------------------------------
-def _hostile_bodies() -> list[tuple[str, str, dict | None]]:
-    """(name, path, body) for hostile requests; body None = a stalled body sent over a raw socket."""
-    tri = "Shape { geometry IndexedFaceSet { coord Coordinate { point [0 0 0, 1 0 0, 0 1 0] } coordIndex [0 1 2 -1] } }"
-    bomb = ["#VRML V2.0 utf8", f"DEF L0 Transform {{ children [ {tri} ] }}"]
-    bomb += [f"DEF L{i} Transform {{ children [ USE L{i - 1} USE L{i - 1} ] }}" for i in range(1, 30)]
-    wrl = {
-        "bomb": "\n".join(bomb),
-        "cycle": f"#VRML V2.0 utf8\nDEF A Transform {{ children [ {tri} USE A ] }}",
-        "deep": "#VRML V2.0 utf8\n" + "Transform { children [ " * 20000 + tri + " ] }" * 20000,
-        "faces": "#VRML V2.0 utf8\n" + tri.replace("[0 1 2 -1]", "[" + " ".join(["0 1 2 -1"] * 200_000) + "]"),
-    }
-    b64 = {k: base64.b64encode(v.encode()).decode() for k, v in wrl.items()}
-    b64["garbage"] = base64.b64encode(os.urandom(2 * 2**20)).decode()
-    v2, v1 = "/v2/models/{name}/infer", "/v1/models/{name}:predict"
-
-    def scan(k):
-        return {
-            "inputs": [{"name": "scan", "shape": [1], "datatype": "BYTES", "data": [b64[k]]}],
-            "parameters": {"format": "wrl"},
-        }
-
-    one = {"name": "views", "datatype": "UINT8", "shape": [1, 3, 2, 2, 3]}
-    return [
-        *[(f"wrl-{k}", v2, scan(k)) for k in b64],
-        ("batch-640", v2, {"inputs": [{**one, "shape": [32, 3, 2, 2, 3], "data": [0] * 1152}] * 20}),
-        ("uint8-256", v2, {"inputs": [{**one, "data": [256] * 36}]}),
-        ("shape-empty", v2, {"inputs": [{**one, "shape": [], "data": []}]}),
-        (
-            "prompts-huge",
-            v1,
-            {"instances": [{"scan": "QUJD", "format": "wrl"}], "parameters": {"prompts": ["x" * 10**5] * 64}},
-        ),
-        ("stalled-body", v1, None),
-    ]
+# -- bounded load test with hostile requests (issues 13, 18): benchmarks/serving_load.py --------------
 
 
-def _stalled(port: int, path: str) -> int:
-    with socket.create_connection(("127.0.0.1", port)) as s:
-        s.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            "Content-Length: 999\r\n\r\n{".encode()
-        )
-        s.settimeout(120)
-        reply = s.recv(100)
-    return int(reply.split()[1]) if reply.startswith(b"HTTP/1.1 ") else 0
+def scan_mode(rounds: int) -> dict:
+    """Issue 22.2 (served scan vs in-process) and 18.2 (JSON bodies in flight); see serving_scan.py."""
+    import serving_scan as ss
 
+    from facet_lib.serving.engine import Engine
 
-def _rss_mb(pid: int) -> float:
-    """RSS of a process and its children (the render workers), in MB."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-            for t in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (t / "children").read_text().split()]
-        except OSError:
-            pass
-    return total / 1024
-
-
-def load(rounds: int, clients: int, per_client: int, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         bundle, scan = _setup(d)
-        from facet_lib.config import RenderConfig
-        from facet_lib.io import read_scan
-        from facet_lib.render import render_views
-
-        views = render_views(read_scan(scan), RenderConfig())
-        valid = [
-            ("views", "/v1/models/{name}:predict", {"instances": [{"views": [_png(v) for v in views]}]}),
-            (
-                "scan",
-                "/v1/models/{name}:predict",
-                {"instances": [{"scan": base64.b64encode(scan.read_bytes()).decode(), "format": "wrl"}]},
-            ),
-        ]
-        hostile = _hostile_bodies()
-        info = _start(bundle, "bench-load", d, extra)
-        port = int(info["url"].rsplit(":", 1)[1])
-        statuses: collections.Counter = collections.Counter()
-        report = {"rounds": []}
-
-        def call(kind: str, path: str, body: dict | None, client: httpx.Client) -> tuple[str, int, float]:
-            path = path.format(name="bench-load")
-            t = time.perf_counter()
-            if body is None:
-                code = _stalled(port, path)
-            else:
-                try:
-                    code = client.post(info["url"] + path, json=body).status_code
-                except httpx.HTTPError:
-                    code = 0  # connection refused/reset: counted, never silently dropped
-            return kind, code, time.perf_counter() - t
-
-        def worker(k: int, with_hostile: bool) -> list:
-            out, client = [], httpx.Client(timeout=300)
-            for i in range(per_client):
-                if with_hostile and k % 2:
-                    name, path, body = hostile[(k // 2 + i) % len(hostile)]
-                    out.append(call("hostile:" + name, path, body, client))
-                else:
-                    name, path, body = valid[(k + i) % len(valid)]
-                    out.append(call("valid:" + name, path, body, client))
-            client.close()
-            return out
-
+        engine = Engine(bundle, "cpu")
+        srv = {"default": _start(bundle, "bench-scan", d, [])}
+        srv["torch default threads"] = _start(bundle, "bench-scan-threads", d, ["--torch_threads", "0"])
         try:
-            with concurrent.futures.ThreadPoolExecutor(clients // 2) as ex:  # warm-up: connections, batch shapes
-                list(ex.map(lambda k: worker(2 * k, False), range(clients // 2)))
-            phases = [("alone", False)] + [(f"round {r + 1}", True) for r in range(rounds)]
-            for label, with_hostile in phases:
-                n = clients // 2 if not with_hostile else clients  # the same number of valid callers
-                t0 = time.perf_counter()
-                with concurrent.futures.ThreadPoolExecutor(n) as ex:
-                    results = [
-                        x
-                        for xs in ex.map(lambda k, h=with_hostile: worker(k * (1 if h else 2), h), range(n))
-                        for x in xs
-                    ]
-                wall = time.perf_counter() - t0
-                by = collections.Counter(code for _, code, _ in results)
-                statuses.update(by)
-                lat = [t for kind, code, t in results if kind.startswith("valid") and code == 200]
-                bad_valid = sum(1 for kind, code, _ in results if kind.startswith("valid") and code != 200)
-                row = {
-                    "phase": label,
-                    "requests": len(results),
-                    "statuses": dict(sorted(by.items())),
-                    "valid_failed": bad_valid,
-                    "valid_p50_ms": float(np.percentile(lat, 50) * 1000) if lat else None,
-                    "valid_p99_ms": float(np.percentile(lat, 99) * 1000) if lat else None,
-                    "wall_s": wall,
-                    "server_rss_mb": _rss_mb(info["pid"]),
-                }
-                report["rounds"].append(row)
-                print(
-                    f"  {label:8s} {row['requests']:4d} requests in {wall:5.1f} s, statuses {row['statuses']}, "
-                    f"valid p50 {row['valid_p50_ms']:.0f} ms p99 {row['valid_p99_ms']:.0f} ms, "
-                    f"server RSS {row['server_rss_mb']:.0f} MB"
-                )
+            servers = {k: (v["url"], v["name"]) for k, v in srv.items()}
+            out = {"scan": ss.scan_side_by_side(engine, scan, servers, rounds)}
+            from facet_lib.io import read_scan
+            from facet_lib.render import render_views
+
+            v = render_views(read_scan(scan), engine.render)
+            v1 = json.dumps({"instances": [{"views": [_png(x) for x in v]}]}).encode()
+            body, headers = ss.v2_scan_body(scan.read_bytes())
+            valid = {
+                "V1 views (PNG)": ("/v1/models/bench-scan:predict", v1, {"Content-Type": "application/json"}),
+                "V2 scan (raw BYTES)": ("/v2/models/bench-scan/infer", body, headers),
+            }
+            out["json_stall"] = ss.json_stall(srv["default"]["url"], "bench-scan", valid, rounds)
         finally:
-            _stop(info)
-        alone = report["rounds"][0]["valid_p99_ms"]
-        worst = max(r["valid_p99_ms"] for r in report["rounds"][1:])
-        report.update(
-            served=sum(statuses.values()),
-            statuses=dict(sorted(statuses.items())),
-            errors_5xx=sum(v for k, v in statuses.items() if k >= 500 or k == 0),
-            valid_failed=sum(r["valid_failed"] for r in report["rounds"]),
-            p99_ratio=worst / alone,
-        )
-        print(
-            f"  served {report['served']}, 5xx/no answer {report['errors_5xx']} (goal 0), valid failed "
-            f"{report['valid_failed']}, valid p99 with hostile in flight / alone: "
-            f"{report['p99_ratio']:.2f}x (goal ≤ 3x)"
-        )
-        return report
+            for info in srv.values():
+                _stop(info)
+    out["load_average"] = os.getloadavg()
+    print(f"  load average {out['load_average'][0]:.2f} {out['load_average'][1]:.2f} {out['load_average'][2]:.2f}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", nargs="?", default="throughput", choices=["throughput", "load"])
+    p.add_argument("mode", nargs="?", default="throughput", choices=["throughput", "load", "scan"])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--per-client", type=int, default=4)
+    p.add_argument("--loops", type=int, default=4, help="load: hostile loops in flight against valid callers")
+    p.add_argument("--loop-requests", type=int, default=40, help="load: valid requests per kind and phase")
+    p.add_argument("--rss", action="store_true", help="load: RSS after heavy requests, with and without malloc_trim")
+    p.add_argument("--scan-rounds", type=int, default=24, help="scan: interleaved rounds and requests per phase")
     p.add_argument("--server-arg", action="append", default=[], help="extra server option (repeatable)")
     p.add_argument("--parts", default="views,scans,first", help="throughput: which parts to run")
     a = p.parse_args(argv)
     parts = set(a.parts.split(","))
-    out = throughput(parts) if a.mode == "throughput" else load(a.rounds, a.clients, a.per_client, a.server_arg)
+    if a.mode == "scan":
+        out = scan_mode(a.scan_rounds)
+    else:
+        from serving_load import load
+
+        if a.mode == "throughput":
+            out = throughput(parts)
+        else:
+            out = load(a.rounds, a.clients, a.per_client, a.server_arg, a.loops, a.loop_requests, a.rss)
     print(json.dumps(out, default=str))
     return 0
 

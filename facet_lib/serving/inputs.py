@@ -16,6 +16,7 @@ import json
 import math
 import reprlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -52,8 +53,8 @@ class Job:
 
     field: str
     views: np.ndarray | None = None
-    scan: tuple[bytes, str] | None = None
-    sequence: tuple[list[bytes], str] | None = None
+    scan: tuple[bytes | Path, str] | None = None  # a file's bytes (or, in a render worker, the spooled file)
+    sequence: tuple[list[bytes] | list[Path], str] | None = None
 
 
 @dataclass

@@ -44,13 +44,16 @@ def _scrub(message: str) -> str:
 _INPUT_FAULTS = (RecursionError, ValueError, IndexError, OverflowError, UnicodeDecodeError, KeyError, TypeError)
 
 
-def parse_scan(data: bytes, fmt: str, field: str, limits: Limits, tmp: Path):
-    """One scan file's bytes → Mesh (read once), checked against the vertex limit."""
+def parse_scan(data: bytes | Path, fmt: str, field: str, limits: Limits, tmp: Path):
+    """One scan file (its bytes, or the file the server spooled them to) → Mesh (read once), checked
+    against the vertex limit."""
     from facet_lib.io import read_scan
     from facet_lib.io.limits import ParseLimits
 
-    path = tmp / f"scan.{fmt}"
-    path.write_bytes(data)
+    spooled = isinstance(data, Path)
+    path = data if spooled else tmp / f"scan.{fmt}"
+    if not spooled:
+        path.write_bytes(data)
     try:  # the reader counts vertices/faces/instances while expanding DEF/USE, before any copy
         mesh = read_scan(path, ParseLimits(max_vertices=limits.max_vertices))
     except FacetError as e:
@@ -60,7 +63,8 @@ def parse_scan(data: bytes, fmt: str, field: str, limits: Limits, tmp: Path):
     except _INPUT_FAULTS as e:
         raise RequestError(f"{field}: unreadable {fmt} file ({type(e).__name__})") from None
     finally:
-        path.unlink(missing_ok=True)
+        if not spooled:
+            path.unlink(missing_ok=True)
     if mesh.n_vertices > limits.max_vertices:
         raise RequestError(f"{field}: {mesh.n_vertices} vertices exceed the limit of {limits.max_vertices}", 413)
     return mesh
@@ -130,13 +134,14 @@ def _worker_main(conn, cfg: RenderConfig, limits: Limits) -> None:
             job = conn.recv()
         except (EOFError, OSError):
             return
+        size = _job_bytes(job)  # before answering: the server removes spooled files once answered
         try:
             out = ("ok", render_job(job, cfg, limits))
         except RequestError as e:
             out = ("err", e.status, _scrub(str(e)))
         conn.send(out)
         del out
-        if _job_bytes(job) >= limits.trim_after_bytes:  # a large scan: give its freed heap back to the OS
+        if size >= limits.trim_after_bytes:  # a large scan: give its freed heap back to the OS
             malloc_trim()
 
 
@@ -159,9 +164,15 @@ def malloc_trim() -> bool:
 
 
 def _job_bytes(job: Job) -> int:
+    def size(x: bytes | Path) -> int:
+        try:
+            return x.stat().st_size if isinstance(x, Path) else len(x)
+        except OSError:
+            return 0
+
     if job.scan is not None:
-        return len(job.scan[0])
-    return sum(len(f) for f in job.sequence[0]) if job.sequence is not None else 0
+        return size(job.scan[0])
+    return sum(size(f) for f in job.sequence[0]) if job.sequence is not None else 0
 
 
 def usable_cores() -> int:
@@ -176,9 +187,25 @@ def usable_cores() -> int:
     return max(1, n)
 
 
+def _spooled(job: Job, d: Path) -> Job:
+    """The job with its files written to ``d``: only their paths cross the pipe (a pipe moves a 3 MB
+    scan in ~50 round trips between the processes; a file write is one copy)."""
+    if job.scan is not None:
+        (d / f"scan.{job.scan[1]}").write_bytes(job.scan[0])
+        return Job(job.field, scan=(d / f"scan.{job.scan[1]}", job.scan[1]))
+    if job.sequence is None:
+        return job
+    frames, fmt = job.sequence
+    paths = [d / f"frame{i:05d}.{fmt}" for i in range(len(frames))]
+    for p, f in zip(paths, frames):
+        p.write_bytes(f)
+    return Job(job.field, sequence=(paths, fmt))
+
+
 def _call(conn, job: Job) -> tuple:
-    conn.send(job)
-    return conn.recv()
+    with tempfile.TemporaryDirectory(prefix="facet-req-") as d:  # removed once answered (or the worker ended)
+        conn.send(_spooled(job, Path(d)))
+        return conn.recv()
 
 
 class _Worker:
@@ -260,6 +287,10 @@ class RenderPool:
     async def _run(self, job: Job, deadline: list[float | None]) -> np.ndarray:
         idle, loop = self._queue(), asyncio.get_running_loop()
         w: _Worker = await idle.get()
+        while not w.proc.is_alive():  # killed while idle (e.g. by the OOM killer): replace it, take another
+            log.error("render worker %s found dead (exit code %s); replacing it", w.proc.pid, w.proc.exitcode)
+            self._replace(w)
+            w = await idle.get()
         if deadline[0] is None:  # the request's clock starts with its first render
             deadline[0] = loop.time() + self.limits.render_timeout_s
         ok = False
