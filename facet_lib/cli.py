@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,8 +27,25 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32, width=110)
 
 
+def _file(path: str, option: str, what: str = "file") -> Path:
+    """``path`` when it is an existing file (``what='file'``) or folder (``'folder'``), else a one-line error."""
+    p = Path(path)
+    if not (p.is_file() if what == "file" else p.is_dir()):
+        raise FacetError(f"{option} {path}: {'no such ' + what if not p.exists() else 'not a ' + what}")
+    return p
+
+
+def _out_folder(path: str, option: str = "--out") -> Path:
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise FacetError(f"{option} {path}: exists and is not a folder")
+    return p
+
+
 def _generate(a: argparse.Namespace) -> None:
     from facet_lib.data.synthetic import SynthConfig, generate
+
+    _out_folder(a.out)
 
     cfg = SynthConfig(
         subjects=a.subjects, frames=a.frames, step=a.step, step_4d=a.step_4d, seed=a.seed, workers=a.workers
@@ -41,6 +59,19 @@ def _index(a: argparse.Namespace) -> None:
     from facet_lib.data.indexers import index_dataset, save_index
 
     res = index_dataset(a.dataset, a.root)
+    if res.index.empty:
+        from facet_lib.data.indexers import LAYOUTS
+        from facet_lib.errors import DatasetLayoutError
+
+        why = (
+            f"; {len(res.quarantine)} files quarantined, e.g. {res.quarantine.iloc[0]['reason']}"
+            if len(res.quarantine)
+            else ""
+        )
+        raise DatasetLayoutError(
+            f"--root {a.root}: no {a.dataset} samples recognised (the {a.dataset} reader expects "
+            f"{LAYOUTS.get(a.dataset, 'the manifest columns')}){why}; wrong --dataset?"
+        )
     save_index(res.index, a.out)
     qpath = Path(a.out).with_name(Path(a.out).stem + "_quarantine.csv")
     res.quarantine.to_csv(qpath, index=False)
@@ -52,7 +83,7 @@ def _folds(a: argparse.Namespace) -> None:
     from facet_lib.data.folds import make_folds, save_folds
     from facet_lib.data.indexers import load_index, select_protocol
 
-    df = load_index(a.index)
+    df = load_index(_file(a.index, "--index"))
     if a.protocol:
         df, _ = select_protocol(df, a.protocol)
     folds = make_folds(df, a.k, a.seed)
@@ -71,7 +102,13 @@ def _render(a: argparse.Namespace) -> None:
 
     cfg = from_args(RenderConfig, a)
     m = render_dataset(
-        load_index(a.index), a.out, cfg, shard_size=a.shard_size, shards=a.shards, workers=a.workers, root=a.root
+        load_index(_file(a.index, "--index")),
+        _out_folder(a.out),
+        cfg,
+        shard_size=a.shard_size,
+        shards=a.shards,
+        workers=a.workers,
+        root=a.root,
     )
     run = m["last_run"]
     print(
@@ -145,8 +182,16 @@ def _cross(a: argparse.Namespace) -> None:
 def _export(a: argparse.Namespace) -> None:
     from facet_lib.steps import export_step
 
-    fold = json.loads((Path(a.cv) / "summary.json").read_text())["best_fold"] if a.fold == "best" else int(a.fold)
-    info = export_step(Path(a.cv) / f"fold_{fold}", a.views, a.out)
+    cv = _file(a.cv, "--cv", "folder")
+    if not (cv / "summary.json").is_file():
+        raise FacetError(f"--cv {a.cv}: no summary.json (not the output folder of `facet-vlm cv`)")
+    try:
+        fold = json.loads((cv / "summary.json").read_text())["best_fold"] if a.fold == "best" else int(a.fold)
+    except (ValueError, KeyError) as e:
+        raise FacetError(f"--cv {a.cv}: summary.json has no best fold ({type(e).__name__}: {e})") from None
+    if not (cv / f"fold_{fold}").is_dir():
+        raise FacetError(f"--cv {a.cv}: no fold_{fold} folder")
+    info = export_step(cv / f"fold_{fold}", _file(a.views, "--views", "folder"), _out_folder(a.out))
     print(f"bundle of fold {fold}: {a.out} (digest {info['digest']})")
 
 
@@ -319,12 +364,29 @@ def build_parser(extensions: list[Extension] | tuple = ()) -> argparse.ArgumentP
     return p
 
 
+def _one_line(e: BaseException) -> str | None:
+    """The message of an error a user can act on, or None for a bug (which keeps its traceback)."""
+    if isinstance(e, FacetError):
+        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if isinstance(e, OSError):  # a path that is missing, not a folder, not writable, disk full …
+        where = f"{e.filename}: " if e.filename else ""
+        return f"{where}{e.strerror or e}" + (f" -> {e.filename2}" if e.filename2 else "")
+    if isinstance(e, SystemExit) and isinstance(e.code, str):  # extensions and scripts exiting with a message
+        return e.code.strip().splitlines()[0]
+    return None
+
+
 def main(argv: list[str] | None = None, extensions: list[Extension] | tuple = ()) -> int:
+    """Run one command. Errors a user can act on (``FacetError``, ``OSError``, ``SystemExit('message')``)
+    print one ``error: …`` line and exit 2, like argparse's usage errors; ``FACET_TRACEBACK=1`` re-raises."""
     args = build_parser(extensions).parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return int(args.func(args) or 0)
-    except FacetError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (FacetError, OSError, SystemExit) as e:
+        msg = _one_line(e)
+        if msg is None or os.environ.get("FACET_TRACEBACK") == "1":
+            raise
+        print(f"error: {msg}", file=sys.stderr)
         return 2
 
 

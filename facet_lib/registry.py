@@ -20,8 +20,10 @@ a store that ignores them.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import random
 import re
 import shutil
@@ -263,7 +265,12 @@ def fetch(ref: str, dest: str | Path) -> Path:
     verifies; nothing from another version is ever mixed in."""
     info = lookup(ref)
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        if not os.access(dest, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as e:
+        raise RegistryError(f"fetch {ref}: cannot write into {dest}: {e.strerror or e}") from None
     target = dest / info["digest"]
     if target.exists():
         try:

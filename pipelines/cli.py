@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import datetime
 import json
 import os
 import re
@@ -61,6 +62,16 @@ def compile_pipeline(out: str | Path = PACKAGE) -> Path:
         compiler.Compiler().compile(facet_vlm_pipeline, str(tmp))
         out.write_text(_stable_header(tmp.read_text()))
     return out
+
+
+def pipeline_name(package: str | Path = PACKAGE) -> str:
+    """The name the package's pipeline was compiled with (``pipelineInfo.name``)."""
+    return next(yaml.safe_load_all(Path(package).read_text()))["pipelineInfo"]["name"]
+
+
+def default_run_name(package: str | Path = PACKAGE) -> str:
+    """``<pipeline name> <timestamp>``, the shape of kfp's own default (which names the package file)."""
+    return f"{pipeline_name(package)} {datetime.datetime.now().strftime('%Y-%m-%d %H-%M-%S')}"
 
 
 def pipeline_inputs(package: str | Path = PACKAGE) -> dict[str, dict]:
@@ -149,8 +160,10 @@ def submit(
     token: str | None = None,
     caching: bool = True,
 ) -> str:
-    """Submit one run of the compiled package; returns the run id."""
+    """Submit one run of the compiled package; returns the run id. The run is named ``run_name``, by
+    default ``<pipeline name> <timestamp>``."""
     params = check_params(params, package)
+    run_name = run_name or default_run_name(package)
     with tempfile.TemporaryDirectory() as d, _api(host):
         pkg = with_caching(package, caching, Path(d) / "p.yaml")
         run = _client(host, namespace, token).create_run_from_pipeline_package(
@@ -235,7 +248,9 @@ def _fill(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
             s.add_argument("--catchup", action="store_true", help="back-fill intervals missed while paused")
             s.add_argument("--max-concurrency", type=int, default=1, help="runs of this schedule at once")
         else:
-            s.add_argument("--run-name", default=None, help="display name of the run")
+            s.add_argument(
+                "--run-name", default=None, help="display name of the run (default: '<pipeline name> <timestamp>')"
+            )
     p.set_defaults(func=run_args)
     return p
 
@@ -269,8 +284,18 @@ def run_args(a: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Standalone ``python -m pipelines.cli``: the same one-line errors and exit 2 as ``facet-vlm``."""
+    from facet_lib.cli import _one_line
+
     p = argparse.ArgumentParser(prog="facet-vlm pipeline", description=__doc__)
-    return run_args(_fill(p).parse_args(sys.argv[1:] if argv is None else argv))
+    a = _fill(p).parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        return run_args(a)
+    except (OSError, SystemExit) as e:
+        if (msg := _one_line(e)) is None:
+            raise
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -159,3 +159,77 @@ def test_cv_then_export_end_to_end(synth_root, tmp_path, capsys, monkeypatch):
     assert main(["export", "--cv", str(t / "cv"), "--views", str(t / "v"), "--out", str(t / "bundle")]) == 0
     cfg = json.loads((t / "bundle" / "config.json").read_text())
     assert cfg["fold"] == summary["best_fold"] and cfg["model"]["clip_model"] == "facet-tiny"
+
+
+def _one_line_exit_2(args, capsys) -> str:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_missing_inputs_and_unusable_outputs_are_one_line_exit_2(tmp_path, capsys):
+    t, afile = tmp_path, tmp_path / "afile"
+    afile.write_text("x")
+    (t / "cv").mkdir()
+    cases = [
+        (
+            ["folds", "--index", str(t / "none.csv"), "--out", str(t / "f.csv")],
+            f"--index {t / 'none.csv'}: no such file",
+        ),
+        (["render", "--index", str(t / "none.csv"), "--out", str(t / "v")], f"--index {t / 'none.csv'}: no such file"),
+        (["render", "--index", str(t), "--out", str(t / "v")], f"--index {t}: not a file"),
+        (["export", "--cv", str(t / "nocv"), "--views", str(t), "--out", str(t / "b")], "--cv " + str(t / "nocv")),
+        (["export", "--cv", str(t / "cv"), "--views", str(t), "--out", str(t / "b")], "no summary.json"),
+        (["generate", "--out", str(afile), "--subjects", "1"], f"--out {afile}: exists and is not a folder"),
+    ]
+    for args, says in cases:
+        assert says in _one_line_exit_2(args, capsys), args
+
+
+def test_index_with_the_wrong_dataset_is_refused(synth_root, tmp_path, capsys):
+    args = ["index", "--dataset", "bosphorus", "--root", str(synth_root / "bu3dfe"), "--out", str(tmp_path / "i.csv")]
+    err = _one_line_exit_2(args, capsys)
+    assert "no bosphorus samples recognised" in err and "<bsNNN>_<CAT>_<CODE>_<k>.bnt" in err
+    assert "wrong --dataset?" in err and not (tmp_path / "i.csv").exists()
+
+
+def test_registry_fetch_to_an_unusable_folder_is_one_line_exit_2(s3, tmp_path, capsys):
+    from facet_lib import registry
+    from tests.bundle_helpers import fake_bundle
+
+    fake_bundle(tmp_path / "b", "cli")
+    reg = "s3://facet-reg/cli"
+    info = registry.register(tmp_path / "b", reg, "m", "run-1", {}, {}, {})
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for dest in (afile, afile / "sub", "/proc/facet-no"):
+        err = _one_line_exit_2(["registry", "fetch", f"{reg}/m@production", "--dest", str(dest)], capsys)
+        assert f"cannot write into {dest}" in err
+    assert main(["registry", "fetch", info["uri"], "--dest", str(tmp_path / "ok")]) == 0
+
+
+def _boom(a):
+    if a.what == "exit":
+        raise SystemExit("went wrong\nsecond")
+    if a.what == "disk":
+        raise OSError(28, "No space left on device", "/x/shard")
+    return 1 / 0  # a bug
+
+
+def _boom_command(sub):
+    p = sub.add_parser("boom")
+    p.add_argument("--what")
+    p.set_defaults(func=_boom)
+
+
+def test_os_errors_and_messages_from_extensions_exit_2(capsys):
+    from facet_lib.cli import _one_line
+
+    assert main(["boom", "--what", "exit"], extensions=[_boom_command]) == 2
+    assert capsys.readouterr().err == "error: went wrong\n"
+    assert main(["boom", "--what", "disk"], extensions=[_boom_command]) == 2
+    assert capsys.readouterr().err == "error: /x/shard: No space left on device\n"
+    with pytest.raises(ZeroDivisionError):  # a bug keeps its traceback
+        main(["boom", "--what", "bug"], extensions=[_boom_command])
+    assert _one_line(SystemExit(0)) is None

@@ -172,6 +172,13 @@ INDEXERS = {
     "bp4d": index_bp4d,
     "4dme": index_4dme,
 }
+LAYOUTS = {  # what each reader recognises (the module docstring has the sources)
+    "bu3dfe": "<root>/<S>/<S>_<EX><II><ET>_F3D.wrl, e.g. F0001/F0001_HA04WH_F3D.wrl",
+    "bosphorus": "<root>/<bsNNN>/<bsNNN>_<CAT>_<CODE>_<k>.bnt, e.g. bs001/bs001_E_HAPPY_0.bnt",
+    "bu4dfe": "<root>/<S>/<Expression>/<NNN>.wrl, e.g. F001/Happy/000.wrl",
+    "bp4d": "<root>/<S>/T<k>/<NNNN>.obj, e.g. F001/T1/0000.obj",
+    "4dme": "<root>/<Subject>/<Sample>/<frame>.obj and <root>/*labels*.csv (Subject, Sample, Emotion)",
+}
 
 
 def index_dataset(dataset: str, root: str | Path) -> IndexResult:

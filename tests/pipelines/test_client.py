@@ -1,5 +1,7 @@
 """Submit and schedule against a stub KFP API that records request bodies and headers."""
 
+import re
+
 import pytest
 
 from pipelines.cli import PACKAGE, main, schedule, submit
@@ -71,12 +73,12 @@ def test_schedule_without_cache_turns_every_task_off():
     assert not any(_caching(body["pipeline_spec"]["pipeline_spec"]).values())
 
 
-def test_unknown_or_mistyped_params_are_refused_before_sending():
+def test_unknown_or_mistyped_params_are_refused_before_sending(capsys):
     with Stub() as s:
         with pytest.raises(SystemExit, match=r"nfolds: not an input of this pipeline; valid: .*n_folds"):
             submit(s.url, {"nfolds": 5})
-        with pytest.raises(SystemExit, match=r"n_folds=\"ten\": expected number integer"):
-            main(["submit", "--host", s.url, "--param", "n_folds=ten"])
+        assert main(["submit", "--host", s.url, "--param", "n_folds=ten"]) == 2
+        assert capsys.readouterr().err == 'error: --param n_folds="ten": expected number integer\n'
         with pytest.raises(SystemExit, match="deploy_target=local"):
             schedule(s.url, "0 0 3 * * 1", {"deploy_target": "local"})
     assert not [r for r in s.requests if r[0] == "POST"]
@@ -96,9 +98,39 @@ def test_unreachable_host_is_one_line():
     assert msg.startswith("KFP API at http://127.0.0.1:9") and "\n" not in msg
 
 
-def test_five_field_cron_refused():
-    with pytest.raises(SystemExit, match="6 fields"):
-        main(["schedule", "--host", "http://127.0.0.1:9", "--cron", "0 3 * * 1", "--package", str(PACKAGE)])
+def test_five_field_cron_refused(capsys):
+    assert main(["schedule", "--host", "http://127.0.0.1:9", "--cron", "0 3 * * 1", "--package", str(PACKAGE)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --cron '0 3 * * 1': KFP cron needs 6 fields") and err.count("\n") == 1
+
+
+def test_default_run_name_is_the_pipelines_name():
+    with Stub() as s:
+        submit(s.url, {})
+    body = next(b for m, p, b in s.requests if p.endswith("/runs"))
+    name, _, stamp = body["display_name"].partition(" ")
+    assert name == "facet-vlm" == body["pipeline_spec"]["pipeline_spec"]["pipelineInfo"]["name"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d-\d\d-\d\d", stamp), body["display_name"]
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["submit", "--host", "http://127.0.0.1:9"], "KFP API at http://127.0.0.1:9: "),
+        (["submit", "--host", "http://127.0.0.1:9", "--param", "nfolds=3"], "--param nfolds: not an input"),
+        (
+            ["submit", "--host", "http://127.0.0.1:9", "--package", "/nonexistent/p.yaml"],
+            "/nonexistent/p.yaml: No such",
+        ),
+        (["submit", "--host", "http://127.0.0.1:9", "--token-file", "/nonexistent/t"], "/nonexistent/t: No such file"),
+    ],
+)
+def test_facet_vlm_pipeline_errors_are_one_line_exit_2(args, says, capsys):
+    from pipelines.entry import main as facet_vlm
+
+    assert facet_vlm(["pipeline", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {says}") and err.count("\n") == 1, err
 
 
 def test_console_script_mounts_pipeline_and_demo(tmp_path, capsys):
