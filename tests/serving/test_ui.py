@@ -4,18 +4,23 @@ The real-browser test is tests/serving/test_ui_browser.py (slow; ``make ui-check
 import argparse
 import base64
 import io
+import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from facet_lib import registry
+from facet_lib.bundle_format import verify_bundle, write_checksums
 from facet_lib.config import Limits, ServeConfig
+from facet_lib.serving import ui
+from facet_lib.serving.engine import Engine
 from facet_lib.serving.options import add_serve_options, config_from_args
 from facet_lib.serving.predictor import FacetPredictor
 from facet_lib.serving.server import build_app
-from facet_lib.serving.ui import ASSETS, CSP
 from tests.serving.conftest import LABELS, png_b64
 
 CONFIG = ServeConfig(limits=Limits(render_workers=1, render_timeout_s=60))
@@ -36,9 +41,9 @@ def _png(b64: str) -> np.ndarray:
 
 
 def test_csp_is_strict():
-    directives = dict(d.strip().split(" ", 1) for d in CSP.split(";"))
+    directives = dict(d.strip().split(" ", 1) for d in ui.CSP.split(";"))
     assert directives["default-src"] == "'none'" and directives["script-src"] == "'self'"
-    assert "unsafe" not in CSP and "http" not in CSP and "*" not in CSP
+    assert "unsafe" not in ui.CSP and "http" not in ui.CSP and "*" not in ui.CSP
     assert directives["connect-src"] == "'self'" and directives["frame-ancestors"] == "'none'"
 
 
@@ -46,7 +51,7 @@ def test_csp_is_strict():
 def test_page_files_served_with_csp(client, path):
     r = client.get(path)
     assert r.status_code == 200, r.text
-    assert r.headers["content-security-policy"] == CSP
+    assert r.headers["content-security-policy"] == ui.CSP
     assert r.headers["x-content-type-options"] == "nosniff"
     types = {"/ui/": "text/html", "/ui/app.js": "text/javascript", "/ui/app.css": "text/css"}
     want = types.get(path, "application/json")
@@ -54,11 +59,11 @@ def test_page_files_served_with_csp(client, path):
 
 
 def test_page_has_no_inline_code_and_no_outside_host():
-    html = ASSETS["index.html"][0].decode()
-    js = ASSETS["app.js"][0].decode()
+    html = ui.ASSETS["index.html"][0].decode()
+    js = ui.ASSETS["app.js"][0].decode()
     assert re.findall(r"<script[^>]*>", html) == ['<script src="app.js" defer>']
     assert not re.search(r"\son\w+\s*=", html) and "style=" not in html  # no inline handlers or styles
-    for text in (html, js, ASSETS["app.css"][0].decode()):
+    for text in (html, js, ui.ASSETS["app.css"][0].decode()):
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text.replace("http://www.w3.org/2000/svg", ""))
     for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "eval(", "new Function", "document.write"):
         assert banned not in js
@@ -80,8 +85,6 @@ def test_model_json(client, bundle):
     assert info["name"] == "facet-vlm" and info["labels"] == LABELS
     assert info["v1_predict"] == "v1/models/facet-vlm:predict"
     assert re.fullmatch(r"[0-9a-f]{64}", info["digest"])
-    from facet_lib.bundle_format import verify_bundle
-
     assert info["digest"] == verify_bundle(bundle)
     assert info["registered"] is None  # a bundle folder, not a registry reference
     assert info["render"]["size"] == 64 and info["views"] == ["front", "left", "right"]
@@ -123,3 +126,29 @@ def test_no_ui_turns_the_page_off(bundle):
     with TestClient(app) as c:
         for path in ("/ui/", "/ui/app.js", "/ui/model.json"):
             assert c.get(path).status_code == 404
+
+
+def test_model_json_shows_the_bundles_cv_summary_and_registry_version(bundle, tmp_path, monkeypatch):
+
+    copy = shutil.copytree(bundle, tmp_path / "b")
+    cfg = json.loads((copy / "config.json").read_text())
+    cv = {"accuracy_mean": 0.5, "accuracy_std": 0.1, "fold": 2}  # the keys the register step writes (made up here)
+    (copy / "config.json").write_text(json.dumps({**cfg, "metrics": cv}))
+    digest = write_checksums(copy)
+    ref = "s3://reg/facet@production"
+    looked = {"name": "facet", "version": "v0007", "alias": "production", "uri": "s3://reg/facet/v0007"}
+    monkeypatch.setattr(registry, "lookup", lambda r: {**looked, "digest": digest} if r == ref else {})
+    p = FacetPredictor(ServeConfig(model=ref, limits=CONFIG.limits))
+    p.bundle_dir = copy
+    p.engine = Engine(copy, "cpu")
+    info = ui.model_info(p)
+    assert info["cv"] == cv and info["digest"] == digest == verify_bundle(copy)
+    assert info["registered"] == {"ref": ref, **looked, "is_loaded": True}
+    monkeypatch.setattr(registry, "lookup", lambda r: {**looked, "digest": "0" * 64})  # the alias moved on
+    assert ui.model_info(p)["registered"]["is_loaded"] is False
+
+    def down(r):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(registry, "lookup", down)
+    assert ui.model_info(p)["registered"] == {"ref": ref, "error": "OSError: connection refused"}

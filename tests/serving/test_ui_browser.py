@@ -10,7 +10,9 @@ import shutil
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 
@@ -128,6 +130,20 @@ def test_page_in_a_real_browser(browser, server, synth_root, tmp_path):
     _check_same_as_v1(shown, direct.json()["predictions"][0])
     assert f"over {len(frames)} frames" in d.find_element("id", "views-note").text
     d.save_screenshot(str(SHOTS / "sequence.png"))
+
+    # three view images (PNG files), classified as they are
+    rng = np.random.default_rng(1)
+    pngs = []
+    for v in ("front", "left", "right"):
+        pngs.append(tmp_path / f"{v}.png")
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(pngs[-1])
+    d.find_element("id", "tab-views").click()
+    for v, f in zip(("front", "left", "right"), pngs):
+        d.find_element("id", f"view-{v}").send_keys(str(f))
+    _submit(d)
+    direct = _v1(server, {"views": [_b64(f) for f in pngs]})
+    assert direct.status_code == 200, direct.text[:300]
+    _check_same_as_v1(_shown(d), direct.json()["predictions"][0])
 
     # a bad file: the server's 4xx message, shown as it is
     bad = tmp_path / "broken.wrl"
