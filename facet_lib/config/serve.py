@@ -32,6 +32,9 @@ class Limits:
         10.0, "a connection whose request was refused (4xx) is suspect this many seconds (until a 200)"
     )
     suspect_slots: int = setting(1, "inference requests of suspect connections in flight at once; more get 429")
+    suspect_hold_s: float = setting(
+        1.0, "a 429 to a suspect connection is sent after this many seconds (a client looping without pause waits)"
+    )
     trim_after_bytes: int = setting(4 * 2**20, "return freed memory to the OS (malloc_trim) after a body this large")
 
 

@@ -10,16 +10,19 @@ to the OS (``malloc_trim``), so RSS falls back after heavy requests.
 ``Admission``: cheapest refusal first. A connection whose inference request was refused (any 4xx but
 404/429) is *suspect* for ``Limits.suspect_penalty_s`` (until it gets a 200). At most
 ``Limits.suspect_slots`` requests of suspect connections are processed at once; beyond that they get
-429 with ``Retry-After`` before their body is read. One client looping hostile requests (each refused
-after some work) thus holds at most that many decode/render slots, and valid callers keep the rest.
-The key is the connection (client address and port): on HTTP/1.1 it is the unit a client loops on;
-behind one proxy address (Knative's queue-proxy) a per-address key would lump every caller together.
+429 with ``Retry-After`` before their body is read, sent after ``Limits.suspect_hold_s`` (a client
+looping without pause is slowed to one request per hold; the wait costs a sleeping coroutine). One
+client looping hostile requests (each refused after some work) thus holds at most that many
+decode/render slots, and valid callers keep the rest. The key is the connection (client address and
+port): on HTTP/1.1 it is the unit a client loops on; behind one proxy address (Knative's queue-proxy)
+a per-address key would lump every caller together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
 from fastapi.responses import JSONResponse
@@ -60,7 +63,8 @@ def _field_hint(exc: BaseException) -> str:
     """The field an exception names, if any: a KeyError's key, else a clipped message."""
     if isinstance(exc, KeyError) and exc.args:
         return f"missing field {clip(exc.args[0], 40)}"
-    return f"{type(exc).__name__}: {clip(str(exc), 160)}" if str(exc) else type(exc).__name__
+    text = str(exc) if len(str(exc)) <= 160 else str(exc)[:160] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def classify(exc: BaseException, binary: bool) -> tuple[int, str]:
@@ -128,8 +132,8 @@ class LastResort:
 class Admission:
     """See the module docstring."""
 
-    def __init__(self, app, penalty_s: float = 10.0, slots: int = 1, retry_after_s: int = 1):
-        self.app, self.penalty_s, self.slots, self.retry_after = app, penalty_s, slots, retry_after_s
+    def __init__(self, app, penalty_s: float = 10.0, slots: int = 1, hold_s: float = 1.0):
+        self.app, self.penalty_s, self.slots, self.hold_s = app, penalty_s, slots, hold_s
         self.suspects: dict[tuple, float] = {}  # connection → suspect until (monotonic s)
         self.in_flight = 0
         self.refused = 0
@@ -155,7 +159,9 @@ class Admission:
                 log.warning("429: %d requests of suspect connections refused so far (e.g. %s)", self.refused, key[0])
                 self._last_log = now
             msg = "this connection's recent requests were refused; retry later with a valid request"
-            resp = JSONResponse({"error": msg}, 429, headers={"Retry-After": str(self.retry_after)})
+            resp = JSONResponse({"error": msg}, 429, headers={"Retry-After": str(max(1, math.ceil(self.hold_s)))})
+            if self.hold_s > 0:  # costs a sleeping coroutine; uvicorn stops reading the unread body meanwhile
+                await asyncio.sleep(self.hold_s)
             return await resp(scope, receive, send)
         status = 0
 

@@ -191,7 +191,7 @@ def build_app(predictor: FacetPredictor, config: ServeConfig = ServeConfig()) ->
     )
     lim = config.limits  # the last resort inside admission, so that admission sees its 400s
     app.add_middleware(LastResort, trim_after_bytes=lim.trim_after_bytes)
-    app.add_middleware(Admission, penalty_s=lim.suspect_penalty_s, slots=lim.suspect_slots)
+    app.add_middleware(Admission, penalty_s=lim.suspect_penalty_s, slots=lim.suspect_slots, hold_s=lim.suspect_hold_s)
     return app
 
 

@@ -3,6 +3,7 @@ test_corpus.py covers every case; here: the cases that need a socket, one case o
 uvicorn's own parser, and the server's log stays one short line per refusal, without tracebacks)."""
 
 import socket
+import time
 
 import httpx
 import pytest
@@ -45,6 +46,19 @@ def test_sample_over_http(server, case):
     )
     assert case.allows(r.status_code), (case.id, r.status_code, r.text[:300])
     assert r.status_code < 500 or r.status_code == 501
+
+
+def test_client_disconnect_mid_body_is_one_log_line(server):
+    port = int(server["url"].rsplit(":", 1)[1])
+    head = "POST /v1/models/facet-vlm:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall((head + "Content-Length: 5000\r\n\r\n" + '{"instances": [').encode())
+        time.sleep(0.3)
+    deadline = time.time() + 10
+    while time.time() < deadline and "client disconnected" not in server["log"].read_text():
+        time.sleep(0.2)
+    log = server["log"].read_text()
+    assert "client disconnected" in log and "Traceback" not in log, log[-3000:]
 
 
 def test_server_still_serves_after_the_corpus(server, views):
