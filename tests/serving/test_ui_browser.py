@@ -153,7 +153,10 @@ def test_page_in_a_real_browser(browser, server, synth_root, tmp_path):
     _submit(d)
     direct = _v1(server, {"scan": _b64(bad), "format": "wrl"})
     assert 400 <= direct.status_code < 500, direct.text[:300]
-    assert _shown(d)["error"] == f"HTTP {direct.status_code}: {direct.json()['error']}"
+    shown = _shown(d)
+    assert shown["error"] == f"HTTP {direct.status_code}: {direct.json()['error']}"
+    assert shown["images"] == [] and shown["maps"] == []  # nothing of the previous answer stays
+    assert not d.find_element("id", "result").is_displayed()
     d.save_screenshot(str(SHOTS / "bad-file.png"))
 
     # over the server's per-file limit: refused before upload (a sparse file; the browser reads only its size)

@@ -167,14 +167,25 @@ function checkedPrompts() {
   return prompts;
 }
 
+// a new attempt: nothing of an earlier answer stays on screen
+function resetResult(text) {
+  $("result").classList.add("hidden");
+  $("result-empty").classList.remove("hidden");
+  $("result-empty").textContent = text;
+  clear($("views"));
+  $("views-note").textContent = "";
+}
+
 async function run() {
   hideError();
+  resetResult("Working…");
   let files, prompts;
   try {
     files = checkedFiles();
     prompts = checkedPrompts();
   } catch (e) {
     showError("Not sent: " + e.message);
+    resetResult("No result: the request was not sent (see the message under Classify).");
     setStatus("");
     return;
   }
@@ -200,6 +211,7 @@ async function run() {
     if (!resp.ok) {
       const msg = answer && typeof answer.error === "string" ? answer.error : text;
       showError("HTTP " + resp.status + ": " + msg);
+      resetResult("No result: the server refused the request (its message is under Classify).");
       setStatus("");
       return;
     }
@@ -207,6 +219,7 @@ async function run() {
     setStatus("Done in " + ((performance.now() - t0) / 1000).toFixed(2) + " s (" + files.length + " file(s)).");
   } catch (e) {
     showError("Request failed: " + e.message);
+    resetResult("No result: the request failed.");
     setStatus("");
   } finally {
     btn.disabled = false;
