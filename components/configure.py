@@ -23,6 +23,8 @@ def configure(
     render_mode: str = "",
     frames: int = -1,
     temporal: str = "",
+    init_from: str = "",
+    prompts_file: str = "",
 ) -> NamedTuple("Settings", [("model_config", dict), ("train_config", dict), ("render_config", dict)]):
     """Resolve the run's settings once: the preset, the override dicts, then the typed knobs ("" or a
     negative number = the preset's value). Later steps get the full resolved dicts; a bad key or value
@@ -40,6 +42,8 @@ def configure(
         "render.mode": render_mode,
         "render.frames": frames,
         "render.temporal": temporal,
+        "train.init_from": init_from,
+        "model.prompts_file": prompts_file,
     }
     cfg = config_step(
         preset, model_overrides, train_overrides, render_overrides, deploy_target, dataset, protocol,

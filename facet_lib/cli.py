@@ -130,8 +130,11 @@ def _settings(a: argparse.Namespace):
     mcfg, tcfg = preset(a.preset)
     picked = [f"{k}={v!r}" for k, v in (("clip_model", a.model), ("pretrained", a.pretrained)) if v]
     picked += [f"checkpoint={a.checkpoint!r}"] if a.checkpoint else []
-    cfgs = override_many({"model": mcfg, "train": tcfg}, [f"model.{p}" for p in picked] + a.set)
-    note = require_weights(a.preset, cfgs["model"], getattr(a, "allow_random_weights", False))
+    picked += [f"prompts_file={a.prompts_file!r}"] if a.prompts_file else []
+    start = [f"train.init_from={a.init_from!r}"] if a.init_from else []
+    cfgs = override_many({"model": mcfg, "train": tcfg}, [f"model.{p}" for p in picked] + start + a.set)
+    allow = getattr(a, "allow_random_weights", False)
+    note = require_weights(a.preset, cfgs["model"], allow, cfgs["train"].init_from)
     return cfgs["model"], cfgs["train"], note
 
 
@@ -177,6 +180,39 @@ def _cross(a: argparse.Namespace) -> None:
         print(json.dumps(res, indent=1))
         weights = json.loads((Path(a.out) / "config.json").read_text())["backbone_weights"]
     _print_note(weights, note)
+
+
+def _tune(a: argparse.Namespace) -> None:
+    import tempfile
+
+    from facet_lib import storage
+    from facet_lib.config import TuneConfig, resolve_micro, to_params
+    from facet_lib.config.options import from_args
+    from facet_lib.data.indexers import protocol_labels
+    from facet_lib.steps import tune_step
+
+    mcfg, tcfg, note = _settings(a)
+    mcfg = resolve_micro(mcfg, protocol=a.protocol)
+    labels = protocol_labels(a.protocol) if a.protocol else None
+    tune = to_params(from_args(TuneConfig, a))
+    with tempfile.TemporaryDirectory(prefix="facet-tune-") as work:  # s3:// inputs (a Katib trial) come down first
+        views = storage.download_prefix(a.views, Path(work) / "views") if storage.is_s3(a.views) else a.views
+        folds = storage.local_path(a.folds, work) if storage.is_s3(a.folds) else a.folds
+        res = tune_step(views, folds, to_params(mcfg), to_params(tcfg), tune, a.out, labels=labels)
+    print((Path(a.out) / "tune_report.md").read_text())
+    mean = res["table"].loc["mean"]
+    for lam in res["grid"]:  # name=value lines: what Katib's StdOut metrics collector reads
+        print(f"lam={lam:g} val_{a.metric}={mean[lam]:.6f}")
+    print(f"outputs in {a.out} (tune_table.csv, tune_selected.json, tune_plot.png, tune_report.html)")
+    _print_note(res["backbone_weights"], note)
+
+
+def _fig4(a: argparse.Namespace) -> None:
+    from facet_lib.eval.fig4 import write_fig4
+
+    res = write_fig4(a.runs, a.out)
+    print((Path(a.out) / "fig4.md").read_text())
+    print(f"heatmap: {res['files'][1]}; table: {res['files'][0]}")
 
 
 def _export(a: argparse.Namespace) -> None:
@@ -241,6 +277,14 @@ def _model_args(p: argparse.ArgumentParser, out: bool = True) -> None:
     p.add_argument("--pretrained", default=None, help="open_clip pretrained tag, e.g. openai (needs internet)")
     p.add_argument("--checkpoint", default=None, help="local or s3:// CLIP weights (state dict / safetensors)")
     p.add_argument(
+        "--prompts-file", default=None, help="labels/prompts YAML (local or s3://) replacing the packaged prompts"
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="start training from a bundle: a local bundle folder or s3://…/registry/NAME@ALIAS|/vNNNN (fine-tuning)",
+    )
+    p.add_argument(
         "--set",
         nargs="*",
         default=[],
@@ -285,7 +329,7 @@ def _registry_parser(sub) -> None:
 
 def build_parser(extensions: list[Extension] | tuple = ()) -> argparse.ArgumentParser:
     from facet_lib import __version__
-    from facet_lib.config import RenderConfig
+    from facet_lib.config import RenderConfig, TuneConfig
     from facet_lib.config.options import add_options
     from facet_lib.data.synthetic import SynthConfig
 
@@ -343,6 +387,17 @@ def build_parser(extensions: list[Extension] | tuple = ()) -> argparse.ArgumentP
     x.add_argument("--ablations", action="store_true", help="run every ablation variant into one table")
     x.add_argument("--protocol", default="bp4d-cross", help="protocol whose paper targets the ablation table shows")
     _model_args(x)
+
+    t = _command(sub, "tune", _tune, "the paper's lambda search (section 3.4) on a validation split inside each fold")
+    t.add_argument("--views", required=True, help="rendered dataset folder (or an s3:// prefix)")
+    t.add_argument("--folds", required=True, help="folds CSV (or s3://)")
+    t.add_argument("--protocol", default=None, help="restrict labels to a protocol's label set")
+    _model_args(t)
+    add_options(t, TuneConfig, aliases={"seed": ["--val-seed"]})
+
+    f4 = _command(sub, "fig4", _fig4, "the paper's Fig. 4: one heatmap of several ablation runs beside the paper")
+    f4.add_argument("runs", nargs="+", metavar="RUN", help="ablation run folders (cv/cross --ablations) or SETTING=DIR")
+    f4.add_argument("--out", required=True, help="folder for fig4.png, fig4.csv, fig4.md")
 
     e = _command(sub, "export", _export, "write the serving bundle of a trained fold (default: the best)")
     e.add_argument("--cv", required=True, help="a cv output folder")

@@ -163,6 +163,10 @@ def _runner(mcfg: ModelConfig, tcfg: TrainConfig, cache: str | Path, shared: str
 
     for f in Path(shared).glob("hidden-*.safetensors") if shared else []:
         (Path(cache) / f.name).symlink_to(f.resolve())
+    if tcfg.init_from:  # fine-tuning: the start bundle, verified (``facet_lib.warm_start``)
+        from facet_lib.warm_start import load_start
+
+        return Runner(mcfg, tcfg, cache, start=load_start(tcfg.init_from, cache))
     return Runner(mcfg, tcfg, cache)
 
 
@@ -260,6 +264,47 @@ def cross_step(
         return run_cross(runner, source, target, out, label_map)
 
 
+@_timed
+def tune_step(
+    views_dir: str | Path,
+    folds_csv: str | Path,
+    model: dict,
+    train: dict,
+    tune: dict,
+    out: str | Path,
+    grid: list[float] | None = None,
+    labels: list[str] | None = None,
+    features_dir: str | Path | None = None,
+    report: bool = True,
+) -> dict:
+    """The λ search of §3.4 (``facet_lib.train.tune``): every fold × λ of ``grid`` (default ``tune.grid``) on
+    a validation split inside the training folds. ``report``: also the grid table, selection and plot
+    (a pipeline task per λ writes points only; ``tune_report_step`` gathers them)."""
+    from facet_lib.config import TuneConfig
+    from facet_lib.train.cv import load_data
+    from facet_lib.train.tune import run_tune
+    from facet_lib.train.tune import tune_report as report_of
+
+    data = load_data(views_dir, folds_csv, labels)
+    mcfg, tcfg = _configs(model, train, data)
+    tcfg_tune = from_params(TuneConfig, tune)
+    with tempfile.TemporaryDirectory() as cache:
+        points = run_tune(_runner(mcfg, tcfg, cache, features_dir), data, out, tcfg_tune, grid=grid)
+    if not report:
+        return {"points": points}
+    return {"points": points, **report_of(points, out, tcfg_tune.metric, list(grid or tcfg_tune.grid))}
+
+
+@_timed
+def tune_report_step(point_dirs: list[str], out: str | Path, tune: dict) -> dict:
+    """Fan-in of the λ search: the points of every task → grid table, selected λ, plot, report."""
+    from facet_lib.config import TuneConfig
+    from facet_lib.train.tune import read_points, tune_report
+
+    cfg = from_params(TuneConfig, tune)
+    return tune_report(read_points(point_dirs), out, cfg.metric)  # the grid: the points' own λ, sorted
+
+
 def views_render(views_dir: str | Path) -> tuple[dict, str]:
     """A rendered dataset's settings and digest, read from its manifest only (no views are loaded)."""
     from facet_lib.render.dataset import RenderedDataset
@@ -283,7 +328,7 @@ def export_step(fold_dir: str | Path, views_dir: str | Path, out: str | Path, ex
     from safetensors.torch import load_file
 
     from facet_lib.bundle import save_bundle
-    from facet_lib.data.labels import prompts_for
+    from facet_lib.data.labels import model_prompts
     from facet_lib.train.loop import load_trainable_state
 
     info = read_fold(fold_dir)
@@ -298,7 +343,7 @@ def export_step(fold_dir: str | Path, views_dir: str | Path, out: str | Path, ex
     with tempfile.TemporaryDirectory() as cache:
         model = _runner(mcfg, tcfg, cache).model(mcfg)
     load_trainable_state(model, load_file(Path(fold_dir) / "trainable.safetensors"))
-    bank = model.build_text_bank(labels, prompts_for(labels, mcfg.micro))
+    bank = model.build_text_bank(labels, model_prompts(mcfg, labels))
     meta = {"fold": info["fold"], "train": to_params(tcfg), "metrics": info["metrics"], **(extra or {})}
     bundle_digest = save_bundle(out, model.cpu(), bank, render, meta)
     return {"digest": bundle_digest, "model": to_dict(mcfg), "train": to_dict(tcfg), "render": render, **meta}
@@ -433,5 +478,5 @@ def config_step(
     mcfg = resolve_micro(from_params(ModelConfig, model_overrides, base=mcfg), dataset, protocol)
     tcfg = from_params(TrainConfig, train_overrides, base=tcfg)
     rcfg = from_params(RenderConfig, render_overrides, base=RenderConfig())
-    note = require_weights(preset_name, mcfg, allow_random_weights) or ""
+    note = require_weights(preset_name, mcfg, allow_random_weights, tcfg.init_from) or ""
     return {"model": to_params(mcfg), "train": to_params(tcfg), "render": to_params(rcfg), "weights_note": note}

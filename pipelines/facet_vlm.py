@@ -24,6 +24,9 @@ from components.register import register
 from components.render import render
 from components.settings import ACCELERATOR, DEPLOY_CLUSTER, GPU_TAINT, IMAGE_PULL_SECRET, S3_SECRET, SERVE_IMAGE
 from components.train_fold import train_fold
+from components.tune_lambda import tune_lambda
+from components.tune_report import tune_report
+from facet_lib.config import TuneConfig
 from facet_lib.config.data import DATA
 from facet_lib.config.deploy import DEPLOY, WEIGHTS
 
@@ -84,6 +87,9 @@ def render_train_register(
     deploy_namespace: str,
     canary_percent: int,
     deploy_mode: str,
+    lambda_search: bool,
+    lambda_grid: list,
+    tune_overrides: dict,
 ):
     """Everything after ingest, as a sub-pipeline whose loops run over its own inputs (the parameters are
     the facet-vlm pipeline's, with the settings resolved by `configure`)."""
@@ -95,6 +101,21 @@ def render_train_register(
     views = _task(merged, "1", "4G", "8G").outputs["views"]
     feats = extract_features(views=views, index=index, model_config=model_config, train_config=train_config)
     feats = _gpu(_task(feats, "4", "16G", "24G"))
+    with dsl.If(lambda_search == True, name="lambda-search"):  # noqa: E712 (a KFP condition, not Python's)
+        # §3.4's grid search on a validation split inside each training fold: one task per λ, then the table
+        with dsl.ParallelFor(lambda_grid, parallelism=4) as lam:
+            tl = tune_lambda(
+                views=views,
+                index=index,
+                features=feats.outputs["features"],
+                lam=lam,
+                model_config=model_config,
+                train_config=train_config,
+                tune_config=tune_overrides,
+            )
+            tl = _gpu(_task(tl, "4", "16G", "24G"))
+        trep = tune_report(points=dsl.Collected(tl.outputs["points"]), tune_config=tune_overrides)
+        _task(trep, "1", "4G", "8G", s3=False)
     with dsl.ParallelFor(fold_ids, parallelism=4) as fold:
         tr = train_fold(
             views=views,
@@ -194,6 +215,11 @@ def facet_vlm_pipeline(
     canary_percent: int = 0,
     deploy_mode: str = DEPLOY.mode,
     weights_uri: str = WEIGHTS.store,
+    init_from: str = "",
+    prompts_file: str = "",
+    lambda_search: bool = False,
+    lambda_grid: list = list(TuneConfig().grid),
+    tune_overrides: dict = {},
 ):
     """FACET-VLM 3D/4D facial expression recognition: render, subject-independent K-fold training,
     evaluation, registry and KServe deployment.
@@ -234,6 +260,14 @@ def facet_vlm_pipeline(
         deploy_mode: KServe deployment mode: Standard (raw Deployment) or Knative; RawDeployment/Serverless
             on KServe < 0.16.
         weights_uri: s3:// prefix where a pretrained tag's weights are stored once, under their SHA-256.
+        init_from: Start training from a bundle (fine-tuning, as the paper does for 4DME): a registry ref
+            s3://…/registry/NAME@ALIAS or …/NAME/vNNNN, or a bundle path in the image; empty = from the backbone.
+        prompts_file: Labels/prompts YAML (s3:// or a path in the image) replacing the packaged prompts;
+            empty = the packaged ones.
+        lambda_search: Run the paper's lambda grid search (section 3.4) beside the CV; off by default (the paper
+            then fixes lambda = 0.1).
+        lambda_grid: Lambda values of the search, one task each.
+        tune_overrides: Other search settings (TuneConfig), e.g. {"val_frac": 0.25, "metric": "macro_f1"}.
     """
     fp = _task(fingerprint(data_uri=data_uri), "1", "1G", "2G", cache=False)
     cfg = configure(
@@ -253,6 +287,8 @@ def facet_vlm_pipeline(
         render_mode=render_mode,
         frames=frames,
         temporal=temporal,
+        init_from=init_from,
+        prompts_file=prompts_file,
     )
     cfg = _task(cfg, "1", "1G", "2G", s3=False)
     # a pretrained tag → its S3 copy (downloaded once); every GPU step and the bundle then use checkpoint=s3://…
@@ -288,4 +324,7 @@ def facet_vlm_pipeline(
         deploy_namespace=deploy_namespace,
         canary_percent=canary_percent,
         deploy_mode=deploy_mode,
+        lambda_search=lambda_search,
+        lambda_grid=lambda_grid,
+        tune_overrides=tune_overrides,
     )

@@ -32,6 +32,14 @@ def setting(default: Any, help: str, choices: tuple | None = None) -> Any:
     return field(default=default, metadata=meta)
 
 
+def check_choices(obj: Any, prefix: str) -> None:
+    """Refuse a value outside its field's ``choices`` (from ``__post_init__``), naming ``prefix.field``."""
+    for f in dataclasses.fields(obj):
+        choices = f.metadata.get("choices")
+        if choices and getattr(obj, f.name) not in choices:
+            raise ConfigError(f"{prefix}.{f.name}: expected one of {list(choices)}, got {getattr(obj, f.name)!r}")
+
+
 @functools.cache
 def hints(cls: type) -> dict[str, Any]:
     """Resolved field types of a settings dataclass (``from __future__ import annotations`` safe)."""

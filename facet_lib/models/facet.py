@@ -3,11 +3,13 @@
 Equation numbers refer to Behzad (2025), "FACET-VLM" (see docs/paper-notes.md for the readings taken).
 - View-specific learned positional encodings: one (N, d) table per view, added to its tokens → ẑ.
 - CVSA (eqs. 3–6): self-attention (eq. 4) over the concatenated 3N tokens; mean pooling → v_fused (eq. 6).
+  ``cvsa_form="eq4"`` (paper): softmax(Z W_Q (Z W_K)ᵀ/√d) Z W_V, one head, d×d matrices, nothing else;
+  ``"block"`` (ours): pre-LayerNorm multi-head attention with output projection and residual [+ MLP].
 - MTGF (eqs. 14–18): the prompt's text embedding t is a single-head query over the tokens (eqs. 14–16),
   softmax (eq. 17), attention-weighted values (eq. 18) → v_tg. The tokens are ẑ as eq. 14
   writes (``mtgf_input="pre_cvsa"``) or the CVSA output, as the prose's "after the CVSA module" can be
-  read (``"post_cvsa"``).
-- Gate (eqs. 19–20): α = σ(W_g t); v_final = α·v_tg + (1 − α)·v_fused.
+  read (``"post_cvsa"``). No LayerNorm and no biases as written; ``mtgf_key_norm``/``mtgf_bias`` are ours.
+- Gate (eqs. 19–20): α = σ(W_g t) (``gate_bias``: ours); v_final = α·v_tg + (1 − α)·v_fused.
 - Output (``head_out``): ``none`` (the paper: v_final is compared with the text embedding as it is),
   ``identity`` (a Linear initialised to the identity, zero bias) or ``learned`` (LayerNorm + Linear, ours).
 Per-view embeddings for the consistency loss: each view's mean-pooled tokens, taken from the encoder
@@ -15,8 +17,10 @@ output before CVSA (``view_embed_from="pre_cvsa"``, "encourages the encoder", §
 view's share of the CVSA output (``"post_cvsa"``), through the same output layer.
 
 With ``head_out`` none/identity the head starts as (almost) CLIP's own mean pooling in the joint
-image–text space, so untrained zero-shot scores are not scrambled: the CVSA residual branch starts at
-zero and MTGF's value projection at the identity on the un-normalised tokens. ``learned`` keeps the
+image–text space, so untrained zero-shot scores are not scrambled: the block CVSA's residual branch starts
+at zero, eq. 4's W_Q at zero and its W_V at the identity (uniform attention over values = the tokens, so
+v_fused starts as the tokens' mean), and MTGF's value projection at the identity on the un-normalised
+tokens (the paper is silent on initialisation). ``learned`` keeps the
 earlier head exactly (default initialisation, values from LayerNorm'd tokens).
 """
 
@@ -41,6 +45,23 @@ def check_head(cfg: HeadConfig) -> None:
     for name in ("mtgf_input", "view_embed_from"):
         if getattr(cfg, name) not in TOKEN_SOURCES:
             raise ConfigError(f"head.{name}: expected one of {TOKEN_SOURCES}, got {getattr(cfg, name)!r}")
+
+
+class CrossViewAttention(nn.Module):
+    """Eq. 4 as written: Attn = softmax(Q Kᵀ/√d) V with Q, K, V = Z W_Q, Z W_K, Z W_V, W ∈ R^{d×d}: one head,
+    no bias, no normalisation, no output projection, no residual. ``keep_space``: W_Q = 0 and W_V = I at the
+    start (uniform attention over the tokens themselves: v_fused starts as their mean)."""
+
+    def __init__(self, dim: int, keep_space: bool = False):
+        super().__init__()
+        self.q, self.k, self.v = (nn.Linear(dim, dim, bias=False) for _ in range(3))
+        if keep_space:
+            with torch.no_grad():
+                self.q.weight.zero_()
+                self.v.weight.copy_(torch.eye(dim))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:  # (B, 3N, d) → (B, 3N, d)
+        return F.scaled_dot_product_attention(self.q(z), self.k(z), self.v(z))  # eq. 4, scale 1/√d
 
 
 class CVSABlock(nn.Module):
@@ -77,21 +98,29 @@ class MTGF(nn.Module):
     identity, so v_tg starts as a weighted mean of tokens in the joint space; otherwise values are
     taken from LayerNorm'd tokens with the default initialisation."""
 
-    def __init__(self, dim: int, preserve_space: bool = False):
+    def __init__(
+        self,
+        dim: int,
+        preserve_space: bool = False,
+        key_norm: bool = False,
+        bias: bool = False,
+        gate_bias: bool = False,
+    ):
         super().__init__()
-        self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
-        self.gate = nn.Linear(dim, 1)  # W_g (eq. 19)
-        self.norm = nn.LayerNorm(dim)
+        self.q, self.k, self.v = (nn.Linear(dim, dim, bias=bias) for _ in range(3))  # W_Q, W_K, W_V (eqs. 15-16)
+        self.gate = nn.Linear(dim, 1, bias=gate_bias)  # W_g (eq. 19)
+        self.norm = nn.LayerNorm(dim) if key_norm else None  # ours (``mtgf_key_norm``)
         self.preserve_space = preserve_space
         if preserve_space:
             with torch.no_grad():
                 self.v.weight.copy_(torch.eye(dim))
-                self.v.bias.zero_()
+                if bias:
+                    self.v.bias.zero_()
 
     def forward(self, z: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """z (B, M, d) tokens, t (B, Q, d) queries → v_tg (B, Q, d), attention (B, Q, M), α (B, Q, 1)."""
-        h = self.norm(z)
-        q, k = self.q(t), self.k(h)  # eqs. 14–16
+        h = self.norm(z) if self.norm is not None else z
+        q, k = self.q(t), self.k(h)  # eqs. 15–16
         v = self.v(z if self.preserve_space else h)
         attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(q.shape[-1]), dim=-1)  # eq. 17
         return attn @ v, attn, torch.sigmoid(self.gate(t))  # eq. 18, eq. 19
@@ -118,9 +147,15 @@ class FacetHead(nn.Module):
         self.cfg = cfg
         keep = cfg.head_out != "learned"
         self.view_pos = nn.Parameter(torch.randn(n_views, n_tokens, dim) * 0.02)
-        blocks = [CVSABlock(dim, cfg.cvsa_heads, cfg.cvsa_mlp, zero_init=keep) for _ in range(cfg.cvsa_depth)]
+        blocks = [
+            CrossViewAttention(dim, keep_space=keep)
+            if cfg.cvsa_form == "eq4"
+            else CVSABlock(dim, cfg.cvsa_heads, cfg.cvsa_mlp, zero_init=keep)
+            for _ in range(cfg.cvsa_depth)
+        ]
         self.cvsa = nn.ModuleList(blocks) if cfg.cvsa else None
-        self.mtgf = MTGF(dim, preserve_space=keep) if cfg.mtgf else None
+        mtgf = dict(key_norm=cfg.mtgf_key_norm, bias=cfg.mtgf_bias, gate_bias=cfg.gate_bias)
+        self.mtgf = MTGF(dim, preserve_space=keep, **mtgf) if cfg.mtgf else None
         self.out = _output_layer(cfg.head_out, dim)
 
     def forward(

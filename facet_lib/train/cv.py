@@ -18,9 +18,9 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from facet_lib.config import ModelConfig, TrainConfig, from_params, to_params
+from facet_lib.config import ModelConfig, TrainConfig, to_params
 from facet_lib.data.folds import load_folds, split
-from facet_lib.data.labels import dataset_labels, prompts_for
+from facet_lib.data.labels import dataset_labels, model_prompts
 from facet_lib.device import resolve_device
 from facet_lib.errors import ConfigError
 from facet_lib.eval.baseline import baseline_fold, view_features
@@ -40,19 +40,7 @@ from facet_lib.train.loop import (
     train_fold,
     trainable_state,
 )
-
-ABLATIONS: dict[str, tuple[dict, dict]] = {  # name → (ModelConfig changes, TrainConfig changes)
-    "full": ({}, {}),
-    "no_cvsa": ({"head": {"cvsa": False}}, {}),
-    "no_mtgf": ({"head": {"mtgf": False}}, {}),
-    "no_consistency": ({}, {"lam": 0.0}),
-    "front_only": ({"views": (0,)}, {}),
-    "left_only": ({"views": (1,)}, {}),
-    "right_only": ({"views": (2,)}, {}),
-    # loss choices where the paper is vague (see facet_lib/losses.py)
-    "paper_infonce": ({}, {"loss_form": "paper"}),
-    "no_class_conditional_ce": ({}, {"cond_weight": 0.0}),
-}
+from facet_lib.train.variants import ABLATIONS, ablation_variants, check_start, note_skipped  # noqa: F401
 
 
 @dataclass
@@ -90,21 +78,42 @@ def load_data(views_dir: str | Path, folds: str | Path | None = None, labels: li
 class Runner:
     """Shares one CLIP backbone and one feature cache across folds, variants and targets."""
 
-    def __init__(self, model_cfg: ModelConfig, train_cfg: TrainConfig, cache_dir: str | Path, progress: bool = True):
+    def __init__(
+        self,
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        cache_dir: str | Path,
+        progress: bool = True,
+        start: FacetVLM | None = None,
+    ):
+        """``start``: the bundle model of ``train_cfg.init_from`` (``facet_lib.warm_start.load_start``): its
+        backbone, head and temperature are every fold's starting point (fine-tuning)."""
         self.model_cfg, self.train_cfg, self.progress = model_cfg, train_cfg, progress
         self.cache_dir = Path(cache_dir)
         self.device = resolve_device(train_cfg.device, what="train.device")
         seed_everything(train_cfg.seed)
-        base = FacetVLM(model_cfg, fetch=local_path)
+        if bool(train_cfg.init_from) != (start is not None):
+            raise ConfigError("train.init_from: facet_lib.warm_start loads the start bundle; pass it as start=")
+        self.start_head: dict[str, torch.Tensor] = {}
+        if start is not None:
+            check_start(start.cfg, model_cfg, train_cfg.init_from)
+            base = FacetVLM(model_cfg, clip=start.clip, weights=start.weights)
+            self.start_head = {k: v for k, v in start.weights_state().items() if not k.startswith("clip.")}
+        else:
+            base = FacetVLM(model_cfg, fetch=local_path)
         self.clip, self.weights = base.clip, base.weights
         self.pristine = {k: v for k, v in trainable_state(base).items() if k.startswith("clip.")}
         self._hidden: dict[str, torch.Tensor] = {}
 
     def model(self, cfg: ModelConfig) -> FacetVLM:
-        """A fresh head (seeded) on the shared backbone, whose top blocks are reset to their start."""
+        """A fresh head (seeded) on the shared backbone, whose top blocks are reset to their start; with a start
+        bundle the head and temperature start from it (an ablation variant takes the parts it shares)."""
         seed_everything(self.train_cfg.seed)
         m = FacetVLM(cfg, clip=self.clip, weights=self.weights)
         load_trainable_state(m, self.pristine)
+        if self.start_head:
+            own = m.state_dict()
+            load_trainable_state(m, {k: v for k, v in self.start_head.items() if k in own and own[k].shape == v.shape})
         return m.to(self.device)
 
     def hidden(self, model: FacetVLM, data: Data) -> torch.Tensor:
@@ -192,7 +201,7 @@ def train_one_fold(
         raise ConfigError(f"fold {fold}: {len(tr_idx)} training and {len(te_idx)} test samples; both must be > 0")
     y = torch.tensor([data.labels.index(x) for x in data.rows["label"]])
     model = runner.model(model_cfg)
-    bank = model.build_text_bank(data.labels, prompts_for(data.labels, model.cfg.micro))
+    bank = model.build_text_bank(data.labels, model_prompts(model.cfg, data.labels))
     history = train_fold(
         model,
         bank,
@@ -266,18 +275,10 @@ def run_ablations(
     Fig. 3 value per variant for ``protocol``) and heatmaps (absolute, and difference to ``full``)."""
     out = Path(out)
     rows = []
-    for v in variants or list(ABLATIONS):
-        if v not in ABLATIONS:
-            raise ConfigError(f"unknown ablation '{v}': expected one of {list(ABLATIONS)}")
-        mchg, tchg = ABLATIONS[v]
-        res = run_cv(
-            runner,
-            data,
-            out / v,
-            from_params(ModelConfig, mchg, base=runner.model_cfg),
-            from_params(TrainConfig, tchg, base=runner.train_cfg),
-            name=v,
-        )
+    todo, skipped = ablation_variants(runner.model_cfg, runner.train_cfg, variants)
+    note_skipped(out, skipped)
+    for v, mcfg, tcfg in todo:
+        res = run_cv(runner, data, out / v, mcfg, tcfg, name=v)
         t = res["table"].set_index(["mode", "fold"])
         rows.append(
             {
@@ -290,7 +291,9 @@ def run_ablations(
             }
         )
     table = pd.DataFrame(rows).set_index("variant")
-    return _ablation_outputs(table, table.drop(columns=["accuracy_std"]), out, "ablations", protocol, runner.weights)
+    table = _ablation_outputs(table, table.drop(columns=["accuracy_std"]), out, "ablations", protocol, runner.weights)
+    table.attrs["skipped"] = skipped
+    return table
 
 
 def _ablation_outputs(
@@ -326,7 +329,7 @@ def run_cross(runner: Runner, source: Data, target: Data, out: str | Path, label
     if not set(mapped) <= set(source.labels):
         raise ConfigError(f"mapped labels {sorted(set(mapped) - set(source.labels))} are not source labels")
     model = runner.model(runner.model_cfg)
-    bank = model.build_text_bank(source.labels, prompts_for(source.labels, model.cfg.micro))
+    bank = model.build_text_bank(source.labels, model_prompts(model.cfg, source.labels))
     y = torch.tensor([source.labels.index(x) for x in source.rows["label"]])
     all_idx = np.arange(len(source.rows))
     train_fold(
@@ -346,7 +349,7 @@ def run_cross(runner: Runner, source: Data, target: Data, out: str | Path, label
         ("target_classes", sorted(set(mapped), key=source.labels.index)),
         ("source_classes", source.labels),
     ):
-        sub = model.build_text_bank(labels, prompts_for(labels, model.cfg.micro))
+        sub = model.build_text_bank(labels, model_prompts(model.cfg, labels))
         scores = predict(
             model,
             sub,
@@ -378,13 +381,11 @@ def run_cross_ablations(
     import copy
 
     out, rows = Path(out), []
-    for v in variants or list(ABLATIONS):
-        if v not in ABLATIONS:
-            raise ConfigError(f"unknown ablation '{v}': expected one of {list(ABLATIONS)}")
-        mchg, tchg = ABLATIONS[v]
+    todo, skipped = ablation_variants(runner.model_cfg, runner.train_cfg, variants)
+    note_skipped(out, skipped)
+    for v, mcfg, tcfg in todo:
         r = copy.copy(runner)  # shares the backbone and the cached features
-        r.model_cfg = from_params(ModelConfig, mchg, base=runner.model_cfg)
-        r.train_cfg = from_params(TrainConfig, tchg, base=runner.train_cfg)
+        r.model_cfg, r.train_cfg = mcfg, tcfg
         res = run_cross(r, source, target, out / v, label_map)
         tc, sc = res["target_classes"], res["source_classes"]
         rows.append(
@@ -396,4 +397,6 @@ def run_cross_ablations(
             }
         )
     heat = pd.DataFrame(rows).set_index("variant")
-    return _ablation_outputs(heat, heat, out, "cross-dataset ablations", protocol, runner.weights)
+    table = _ablation_outputs(heat, heat, out, "cross-dataset ablations", protocol, runner.weights)
+    table.attrs["skipped"] = skipped
+    return table

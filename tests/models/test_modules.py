@@ -34,14 +34,19 @@ def test_mtgf_attention_is_a_distribution_and_gate_in_unit_interval():
     _grads_ok(m, v_tg.sum() + alpha.sum())
 
 
+PAPER_FORMS = {}  # the defaults: eq. 4 as one attention, MTGF and gate without LayerNorm or biases
+STRONG_FORMS = {"cvsa_form": "block", "cvsa_heads": 4, "mtgf_key_norm": True, "mtgf_bias": True, "gate_bias": True}
+
+
+@pytest.mark.parametrize("forms", [PAPER_FORMS, STRONG_FORMS], ids=["paper_forms", "strong_forms"])
 @pytest.mark.parametrize("head_out", ["none", "identity", "learned"])
 @pytest.mark.parametrize("source", ["pre_cvsa", "post_cvsa"])
 @pytest.mark.parametrize(
     "cvsa, mtgf, views",
     [(True, True, [0, 1, 2]), (False, True, [0, 1, 2]), (True, False, [0, 1, 2]), (True, True, [1])],
 )
-def test_head_every_variant(cvsa, mtgf, views, head_out, source):
-    cfg = HeadConfig(cvsa=cvsa, mtgf=mtgf, cvsa_heads=4, head_out=head_out, mtgf_input=source, view_embed_from=source)
+def test_head_every_variant(cvsa, mtgf, views, head_out, source, forms):
+    cfg = HeadConfig(cvsa=cvsa, mtgf=mtgf, head_out=head_out, mtgf_input=source, view_embed_from=source, **forms)
     head = FacetHead(cfg, dim=16, n_tokens=4)
     tokens = torch.randn(5, len(views), 4, 16)
     out = head(tokens, torch.randn(5, 16), views=views)
@@ -67,6 +72,13 @@ def test_bad_head_setting_is_refused_by_name():
         FacetHead(HeadConfig(head_out="mlp"), dim=8, n_tokens=2)
     with pytest.raises(ConfigError, match="head.mtgf_input"):
         FacetHead(HeadConfig(mtgf_input="after"), dim=8, n_tokens=2)
+    with pytest.raises(ConfigError, match="head.cvsa_form"):
+        HeadConfig(cvsa_form="mha")
+    with pytest.raises(ConfigError, match="cvsa_heads must be 1"):
+        HeadConfig(cvsa_heads=8)  # eq. 4 is one attention
+    with pytest.raises(ConfigError, match="cvsa_heads must be 1"):
+        HeadConfig(cvsa_mlp=True)
+    assert HeadConfig(cvsa_form="block", cvsa_heads=8, cvsa_mlp=True).cvsa_heads == 8
 
 
 def test_consistency_forms_against_hand_computed_values():

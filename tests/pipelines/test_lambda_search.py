@@ -1,0 +1,69 @@
+"""The pipeline's λ search (§3.4) and the issue-19 parameters: compiled (off by default, a ParallelFor over
+the grid, a fan-in report) and, in a slow test, run with kfp.local on synthetic data."""
+
+import json
+
+import pytest
+import yaml
+
+from facet_lib.config import TuneConfig
+from pipelines.cli import compile_pipeline
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    return next(yaml.safe_load_all(compile_pipeline(tmp_path_factory.mktemp("c") / "p.yaml").read_text()))
+
+
+def test_parameters_are_off_by_default_and_take_the_defaults_from_the_dataclasses(spec):
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["lambda_search"]["defaultValue"] is False and params["lambda_search"]["parameterType"] == "BOOLEAN"
+    assert params["lambda_grid"]["defaultValue"] == list(TuneConfig().grid)
+    assert params["init_from"]["defaultValue"] == "" and "fine-tuning" in params["init_from"]["description"]
+    assert params["prompts_file"]["defaultValue"] == ""
+    assert params["tune_overrides"]["defaultValue"] == {}
+
+
+def test_search_is_a_parallel_for_over_the_grid_with_a_fan_in(spec):
+    text = json.dumps(spec)
+    sub = spec["components"]["comp-render-train-register"]["dag"]["tasks"]
+    cond = next(t for name, t in sub.items() if name.startswith("condition") and "lambda_search" in json.dumps(t))
+    assert "lambda_search" in cond["triggerPolicy"]["condition"]
+    inner = spec["components"][cond["componentRef"]["name"]]["dag"]["tasks"]
+    loop = next(t for t in inner.values() if "parameterIterator" in t)
+    assert loop["parameterIterator"]["items"]["inputParameter"].endswith("lambda_grid")
+    assert "tune-report" in inner and "comp-tune-lambda" in text
+    body = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
+    assert "tune-lambda" in body
+
+
+@pytest.mark.slow
+def test_lambda_search_runs_with_kfp_local(s3, tmp_path):
+    from facet_lib import storage
+    from facet_lib.data.synthetic import SynthConfig, generate
+    from pipelines.local_run import run_local
+
+    data = generate("bu3dfe", tmp_path / "data", SynthConfig(subjects=6, step=3.0, seed=1, workers=1))
+    storage.upload_dir(data, "s3://facet-tune/bu3dfe")
+    res = run_local(
+        tmp_path / "root",
+        data_uri="s3://facet-tune/bu3dfe",
+        dataset="bu3dfe",
+        protocol="bu3dfe-I",
+        n_folds=2,
+        shard_size=64,
+        registry_uri="s3://facet-tune-models/registry",
+        model_name="tune",
+        preset="tiny-cpu",
+        epochs=2,
+        render_size=64,
+        train_overrides={"freeze_epochs": 1, "device": "cpu"},
+        lambda_search=True,
+        lambda_grid=[0.0, 0.1],
+        tune_overrides={"val_frac": 0.3},
+    )
+    status = {t["task"]: t["status"] for t in res["tasks"]}
+    assert status["tune-lambda"] == status["tune-report"] == "SUCCESS", status
+    sel = json.loads(next((tmp_path / "root").rglob("tune_selected.json")).read_text())
+    assert sel["grid"] == [0.0, 0.1] and set(sel["per_fold"]) == {"0", "1"} and sel["paper_lam"] == 0.1
+    assert len(list((tmp_path / "root").rglob("point-*.json"))) == 4  # 2 λ tasks × 2 folds
