@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     import torch
 
 REQUIRE_GPU_ENV = "FACET_REQUIRE_GPU"
+# how many tasks of one pipeline loop (render shards, train folds) run side by side on this machine's CPUs:
+# kfp.local runs two at once (pipelines.local_run sets it); unset on a cluster, where each pod has its own CPUs
+CONCURRENT_TASKS_ENV = "FACET_CONCURRENT_TASKS"
 DEVICE_CHOICES = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(?::(\d+))?)$")
 _log = logging.getLogger(__name__)
@@ -126,3 +129,44 @@ def resolve_device(name: str = "auto", *, require_gpu: bool | None = None, what:
     dev = torch.device("cuda", index)
     _report(f"facet: {what}: {dev} ({torch.cuda.get_device_name(index)}; {torch_cuda_version()}, {driver_version()})")
     return dev
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup v2 CPU limit (a pod's ``cpu`` limit)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+def concurrent_tasks() -> int:
+    """FACET_CONCURRENT_TASKS as a count (unset: 1)."""
+    raw = os.environ.get(CONCURRENT_TASKS_ENV, "").strip() or "1"
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise ConfigError(f"{CONCURRENT_TASKS_ENV}={raw!r}: expected a whole number of tasks") from None
+
+
+def cpu_threads(concurrent: int | None = None) -> int:
+    """torch's CPU threads for one task: the usable CPUs shared by ``concurrent`` tasks (default
+    ``concurrent_tasks()``), at least one. Two training processes with a thread per core each on two cores
+    spend their time waiting on each other's threads."""
+    return max(1, usable_cpus() // max(1, concurrent_tasks() if concurrent is None else concurrent))
+
+
+def set_cpu_threads(concurrent: int | None = None) -> int:
+    """Set torch's intra-op threads to ``cpu_threads(concurrent)``; returns the number (logged when it changes)."""
+    import torch
+
+    tasks = concurrent_tasks() if concurrent is None else concurrent
+    n = cpu_threads(tasks)
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+        _report(f"facet: torch CPU threads: {n} ({usable_cpus()} usable CPUs shared by {tasks} task(s))")
+    return n

@@ -113,6 +113,7 @@ def render_step(
     dataset for the other kind, so one DAG serves both without conditional branches), "all" both.
     From S3 only the files of these shards (and their side files) are downloaded."""
     from facet_lib.data.indexers import load_index
+    from facet_lib.device import cpu_threads
     from facet_lib.render.dataset import plan_shards, render_dataset
 
     info = json.loads((Path(index_dir) / "ingest.json").read_text())
@@ -132,6 +133,7 @@ def render_step(
             }
             keys = [k for k in storage.list_keys(data_uri) if str(Path(k).with_suffix("")) in wanted]
             storage.download_prefix(data_uri, root, only=keys)
+        workers = workers or cpu_threads()  # a render task shares the CPUs with its loop siblings
         m = render_dataset(
             index, out, cfg, shard_size=info["shard_size"], shards=shards, workers=workers, root=root, progress=True
         )
@@ -157,12 +159,19 @@ def _configs(model: dict, train: dict, data=None) -> tuple[ModelConfig, TrainCon
     return mcfg, tcfg
 
 
-def _runner(mcfg: ModelConfig, tcfg: TrainConfig, cache: str | Path, shared: str | Path | None = None):
-    """A Runner over ``cache``; ``shared``: a features folder whose cached states are linked in (read-only)."""
+def _runner(
+    mcfg: ModelConfig, tcfg: TrainConfig, cache: str | Path, shared: str | Path | None = None, in_loop: bool = False
+):
+    """A Runner over ``cache``; ``shared``: a features folder whose cached states (backbone and baseline
+    features) are linked in (read-only). torch's CPU threads: all usable CPUs, or with ``in_loop`` (a task
+    of a pipeline loop, run beside its siblings) their share (``facet_lib.device.cpu_threads``)."""
+    from facet_lib.device import set_cpu_threads
     from facet_lib.train.cv import Runner
 
-    for f in Path(shared).glob("hidden-*.safetensors") if shared else []:
-        (Path(cache) / f.name).symlink_to(f.resolve())
+    set_cpu_threads(None if in_loop else 1)
+    for pattern in ("hidden-*.safetensors", "baseline-*.npy"):
+        for f in Path(shared).glob(pattern) if shared else []:
+            (Path(cache) / f.name).symlink_to(f.resolve())
     if tcfg.init_from:  # fine-tuning: the start bundle, verified (``facet_lib.warm_start``)
         from facet_lib.warm_start import load_start
 
@@ -172,13 +181,15 @@ def _runner(mcfg: ModelConfig, tcfg: TrainConfig, cache: str | Path, shared: str
 
 @_timed
 def features_step(views_dir: str | Path, folds_csv: str | Path, model: dict, train: dict, out: str | Path) -> dict:
-    """Run the frozen lower backbone blocks once over the dataset; every fold reuses the result."""
+    """Run the frozen lower backbone blocks once over the dataset, and compute the trivial baseline's view
+    features; every fold reuses both (``out``: ``hidden-*.safetensors``, ``baseline-*.npy``)."""
     from facet_lib.train.cv import load_data
 
     data = load_data(views_dir, folds_csv)
     mcfg, tcfg = _configs(model, train, data)
     runner = _runner(mcfg, tcfg, out)
     h = runner.hidden(runner.model(mcfg), data)
+    runner.baseline_features(data)  # the trivial baseline's inputs, once for every fold
     return {"samples": int(h.shape[0]), "shape": list(h.shape), "backbone_weights": runner.weights}
 
 
@@ -199,7 +210,7 @@ def train_fold_step(
     data = load_data(views_dir, folds_csv)
     mcfg, tcfg = _configs(model, train, data)
     with tempfile.TemporaryDirectory() as cache:
-        info = train_one_fold(_runner(mcfg, tcfg, cache, features_dir), data, fold, out)
+        info = train_one_fold(_runner(mcfg, tcfg, cache, features_dir, in_loop=True), data, fold, out)
     (Path(out) / "checkpoint.pt").unlink(missing_ok=True)  # the artifact holds the model, not the optimizer
     return info
 

@@ -22,12 +22,24 @@ from typing import TextIO
 
 from kfp import local
 
+from facet_lib.device import CONCURRENT_TASKS_ENV
 from pipelines.facet_vlm import facet_vlm_pipeline
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _START = re.compile(r"Executing task '([^']+)'")
 _END = re.compile(r"Task '([^']+)' finished with status (\w+)")
 _HIT = re.compile(r"Task '?([^' ]+)'? cache hit")
+
+# where a run's time goes: stage → the pipeline tasks it covers (tasks not listed count as "other tasks")
+STAGES: dict[str, tuple[str, ...]] = {
+    "ingest": ("fingerprint", "configure", "ingest"),
+    "render": ("render", "rank-pool", "merge-views"),
+    "features": ("extract-features",),
+    "train": ("train-fold",),
+    "evaluate": ("evaluate",),
+    "register": ("register",),
+    "deploy": ("deploy",),
+}
 
 
 class TaskLog(logging.Filter):
@@ -70,6 +82,61 @@ class TaskLog(logging.Filter):
             self.out.flush()
 
 
+def loop_concurrency() -> int:
+    """How many iterations of a ``dsl.ParallelFor`` kfp.local runs at once: its executor's cap (2 in kfp 2.17,
+    whatever the loop's ``parallelism``), read from kfp.local itself."""
+    try:
+        from kfp.local.orchestrator.enhanced_dag_orchestrator import ParallelExecutor
+
+        return max(1, int(ParallelExecutor().max_workers))
+    except (ImportError, AttributeError, TypeError, ValueError):  # a kfp without that executor: one at a time
+        return 1
+
+
+def _span(tasks: list[dict]) -> float:
+    """Seconds covered by the union of the tasks' [started, finished] intervals (parallel tasks count once)."""
+    tot, end = 0.0, float("-inf")
+    for t in sorted(tasks, key=lambda t: t["started"]):
+        lo, hi = max(t["started"], end), t["finished"]
+        tot, end = tot + max(0.0, hi - lo), max(end, hi)
+    return tot
+
+
+def stage_times(tasks: list[dict], seconds: float | None = None) -> list[dict]:
+    """Per stage of ``STAGES`` (in order): {"stage", "tasks", "wall", "task_seconds"} — wall = the union of its
+    tasks' intervals, task_seconds = their sum (> wall when tasks ran side by side). With ``seconds`` (the
+    run's wall time) a last row "between tasks" holds what no task covers: kfp.local's own bookkeeping."""
+    done = [t for t in tasks if t.get("finished") is not None]
+    of = {task: stage for stage, names in STAGES.items() for task in names}
+    rows = []
+    for stage in [*STAGES, "other tasks"]:
+        mine = [t for t in done if of.get(t["task"], "other tasks") == stage]
+        if mine or stage != "other tasks":
+            rows.append(
+                {
+                    "stage": stage,
+                    "tasks": len(mine),
+                    "wall": _span(mine),
+                    "task_seconds": sum(t["seconds"] for t in mine),
+                }
+            )
+    if seconds is not None:
+        rows.append({"stage": "between tasks", "tasks": 0, "wall": max(0.0, seconds - _span(done)), "task_seconds": 0})
+    return rows
+
+
+def format_stages(rows: list[dict], total: float | None = None) -> str:
+    """The stage table as text: stage, tasks, wall seconds, task seconds, share of ``total``."""
+    total = total if total is not None else sum(r["wall"] for r in rows)
+    lines = [f"  {'stage':<24s} {'tasks':>5s} {'wall s':>8s} {'task s':>8s} {'share':>6s}"]
+    for r in rows:
+        share = f"{100 * r['wall'] / total:5.0f}%" if total else ""
+        ts = f"{r['task_seconds']:8.1f}" if r["tasks"] else f"{'':8s}"
+        lines.append(f"  {r['stage']:<24s} {r['tasks'] or '':>5} {r['wall']:8.1f} {ts} {share:>6s}")
+    lines.append(f"  {'total':<24s} {'':5s} {total:8.1f}")
+    return "\n".join(lines)
+
+
 def run_local(
     pipeline_root: str | Path,
     cache: bool = False,
@@ -86,6 +153,10 @@ def run_local(
     root = Path(pipeline_root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # the tasks of one loop that kfp.local runs side by side: each takes its share of the CPUs (torch threads,
+    # render workers) instead of a thread per core each (facet_lib.device.cpu_threads)
+    saved_env = os.environ.get(CONCURRENT_TASKS_ENV)
+    os.environ.setdefault(CONCURRENT_TASKS_ENV, str(loop_concurrency()))
     local.init(
         runner=runner or local.SubprocessRunner(use_venv=False),
         pipeline_root=str(root),
@@ -114,6 +185,8 @@ def run_local(
             result = facet_vlm_pipeline(**params)
         finally:
             builtins.print = saved_print  # kfp.local swaps in an indenting print and can leave it behind
+            if saved_env is None:
+                os.environ.pop(CONCURRENT_TASKS_ENV, None)
             rootlog.removeFilter(tasks)
             rootlog.setLevel(level)
             sys.stdout.flush()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 from facet_lib.config.data import DATA
 from facet_lib.errors import FoldLeakError
@@ -23,6 +22,8 @@ def make_folds(index: pd.DataFrame, k: int = DATA.folds, seed: int = DATA.fold_s
         raise FoldLeakError(
             f"cannot make {k} subject-independent folds from {n_subj} subjects (need 2 <= k <= subjects)"
         )
+    from sklearn.model_selection import StratifiedGroupKFold  # here: reading folds needs no scikit-learn
+
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     fold = np.full(len(index), -1, np.int64)
     for f, (_, test) in enumerate(splitter.split(np.zeros(len(index)), index["label"], index["subject"])):

@@ -331,7 +331,8 @@ class RenderedDataset:
     def __len__(self) -> int:
         return int(self.manifest["samples"])
 
-    def shards(self) -> Iterator[tuple[np.ndarray, list[str], list[dict]]]:
+    def shards(self, views: bool = True) -> Iterator[tuple[np.ndarray | None, list[str], list[dict]]]:
+        """(views, sample ids, rows) per shard; ``views=False`` reads ids and rows only (views is None)."""
         for s in self.manifest["shards"]:
             p = self.path / s["file"]
             if self.verify and sha256_file(p) != s["sha256"]:
@@ -342,7 +343,7 @@ class RenderedDataset:
                         f"{p}: rendered with settings {z['config_digest']}, manifest says "
                         f"{self.manifest['config_digest']}"
                     )
-                yield z["views"], [str(x) for x in z["sample_ids"]], json.loads(str(z["rows"]))
+                yield z["views"] if views else None, [str(x) for x in z["sample_ids"]], json.loads(str(z["rows"]))
 
     @property
     def complete(self) -> bool:
@@ -353,16 +354,19 @@ class RenderedDataset:
         for views, ids, rows in self.shards():
             yield from zip(ids, views, rows)
 
-    def load(self) -> tuple[np.ndarray, pd.DataFrame]:
-        """All views (N, V, H, W, 3) and their rows (DataFrame aligned with the first axis)."""
+    def load(self, views: bool = True) -> tuple[np.ndarray | None, pd.DataFrame]:
+        """All views (N, V, H, W, 3) and their rows (DataFrame aligned with the first axis); ``views=False``:
+        the rows only (None for the views), without decompressing a pixel."""
         parts, rows, seen = [], [], set()
-        for views, ids, r in self.shards():
+        for v, ids, r in self.shards(views):
             again = seen.intersection(ids)
             if again:
                 raise ConfigError(f"{self.path}: sample ids in more than one shard (e.g. {sorted(again)[0]})")
             seen.update(ids)
-            parts.append(views)
+            parts.append(v)
             rows += r
+        if not views:
+            return None, pd.DataFrame(rows)
         c = self.config
         views = np.concatenate(parts) if parts else np.zeros((0, len(c.yaws), c.size, c.size, 3), np.uint8)
         return views, pd.DataFrame(rows)

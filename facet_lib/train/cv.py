@@ -8,8 +8,10 @@ Bundles are built from a trained fold by ``facet_lib.steps.export_step`` (train/
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +27,9 @@ from facet_lib.device import resolve_device
 from facet_lib.errors import ConfigError
 from facet_lib.eval.baseline import baseline_fold, view_features
 from facet_lib.eval.metrics import cv_table, fold_metrics
-from facet_lib.eval.plots import ablation_heatmap, confusion_plot
 from facet_lib.eval.report import read_folds, weights_note, write_report
 from facet_lib.eval.targets import with_paper_column
+from facet_lib.files import atomic_write
 from facet_lib.models.model import FacetVLM
 from facet_lib.render.dataset import RenderedDataset
 from facet_lib.storage import local_path
@@ -45,16 +47,27 @@ from facet_lib.train.variants import ABLATIONS, ablation_variants, check_start, 
 
 @dataclass
 class Data:
-    views: np.ndarray  # (N, 3, H, W, 3) uint8
     rows: pd.DataFrame  # aligned with views; has 'fold' when folds were given
     render: dict
     render_digest: str
     labels: list[str]
+    load_views: Callable[[], np.ndarray] | None = None  # reads the views on first use of ``views``
+    _views: np.ndarray | None = None
+
+    @property
+    def views(self) -> np.ndarray:
+        """(N, 3, H, W, 3) uint8, read on first use: a fold trained on cached features never needs them."""
+        if self._views is None:
+            if self.load_views is None:
+                raise ConfigError("no views: this dataset was loaded without them")
+            self._views = self.load_views()
+        return self._views
 
 
 def load_data(views_dir: str | Path, folds: str | Path | None = None, labels: list[str] | None = None) -> Data:
+    """The rendered dataset's rows (with ``folds``) and settings; the views are read when first used."""
     ds = RenderedDataset(views_dir)
-    views, rows = ds.load()
+    _, rows = ds.load(views=False)
     if folds is not None:
         f = load_folds(folds)[["sample_id", "fold"]]
         rows = rows.drop(columns=["fold"], errors="ignore").merge(f, on="sample_id", how="left")
@@ -66,12 +79,20 @@ def load_data(views_dir: str | Path, folds: str | Path | None = None, labels: li
         keep &= rows["fold"].notna().to_numpy()
     if not keep.any():
         raise ConfigError(f"{views_dir}: no rendered samples with labels {labels}")
+    ids = list(rows["sample_id"])
+
+    def load_views() -> np.ndarray:
+        views, again = ds.load()
+        if list(again["sample_id"]) != ids:
+            raise ConfigError(f"{views_dir}: changed while it was read (sample ids differ)")
+        return views[keep]
+
     return Data(
-        views[keep],
         rows[keep].reset_index(drop=True),
         ds.manifest["render_config"],
         ds.manifest["config_digest"],
         labels,
+        load_views,
     )
 
 
@@ -116,12 +137,29 @@ class Runner:
             load_trainable_state(m, {k: v for k, v in self.start_head.items() if k in own and own[k].shape == v.shape})
         return m.to(self.device)
 
+    def baseline_features(self, data: Data, size: int = 32) -> np.ndarray:
+        """The trivial baseline's features (``eval.baseline.view_features``: 32×32 grey per view), computed once
+        per rendered dataset and kept in the cache folder as ``baseline-<key>.npy`` (linked into fold tasks
+        with the backbone features, so a fold does not read every view only to recompute them)."""
+        ident = "\n".join([data.render_digest, str(size), *map(str, data.rows["sample_id"])])
+        path = self.cache_dir / f"baseline-{hashlib.sha256(ident.encode()).hexdigest()[:20]}.npy"
+        if path.exists():
+            return np.load(path, allow_pickle=False)
+        x = view_features(data.views, size)
+
+        def write(p: Path) -> None:
+            with open(p, "wb") as f:
+                np.save(f, x, allow_pickle=False)
+
+        atomic_write(path, write)
+        return x
+
     def hidden(self, model: FacetVLM, data: Data) -> torch.Tensor:
         key = f"{data.render_digest}-{len(data.rows)}-{model.visual.split}"
         if key not in self._hidden:
             self._hidden[key] = cached_hidden(
                 model,
-                data.views,
+                lambda: data.views,
                 data.render_digest,
                 list(data.rows["sample_id"]),
                 self.cache_dir,
@@ -219,7 +257,7 @@ def train_one_fold(
     preds = predictions_frame(data.rows.iloc[te_idx], scores, data.labels)
     preds.to_csv(out / "predictions.csv", index=False)
     # the trivial baseline on the same split (logistic regression on 32x32 grey views), for the report
-    baseline_fold(view_features(data.views), rows, fold, seed=train_cfg.seed).to_csv(
+    baseline_fold(runner.baseline_features(data), rows, fold, seed=train_cfg.seed).to_csv(
         out / "baseline_predictions.csv", index=False
     )
     save_file({k: v.contiguous() for k, v in trainable_state(model).items()}, out / "trainable.safetensors")
@@ -302,6 +340,8 @@ def _ablation_outputs(
     """``ablation_table.csv`` (with the paper column) and the heatmaps (absolute, and vs ``full``)."""
     table = with_paper_column(table, protocol, weights)
     table.to_csv(out / "ablation_table.csv")
+    from facet_lib.eval.plots import ablation_heatmap  # matplotlib: not for the fold tasks
+
     ablation_heatmap(heat, out / "ablation_heatmap.png", f"{title} (class-conditional unless noted)")
     if "full" in heat.index and len(heat) > 1:
         ablation_heatmap(heat, out / "ablation_heatmap_diff.png", title, reference="full")
@@ -360,6 +400,8 @@ def run_cross(runner: Runner, source: Data, target: Data, out: str | Path, label
         pred = predictions_frame(rows, scores, labels)
         pred.to_csv(out / f"predictions_{scope}.csv", index=False)
         m = fold_metrics(pred, labels)
+        from facet_lib.eval.plots import confusion_plot
+
         confusion_plot(np.array(m["confusion"]), labels, out / f"confusion_{scope}.png", f"cross-dataset ({scope})")
         results[scope] = {k: v for k, v in m.items() if k != "confusion"}
     (out / "cross_metrics.json").write_text(json.dumps(results, indent=1))

@@ -9,6 +9,7 @@ rendered dataset's config digest and sample ids.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,18 +41,19 @@ def compute_hidden(
 
 def cached_hidden(
     model: FacetVLM,
-    views: np.ndarray,
+    views: np.ndarray | Callable[[], np.ndarray],
     render_digest: str,
     sample_ids: list[str],
     cache_dir: str | Path,
     device: str = "cpu",
     progress: bool = True,
 ) -> torch.Tensor:
-    """``compute_hidden`` through an on-disk cache."""
+    """``compute_hidden`` through an on-disk cache; ``views`` may be a function that reads them (called only
+    when the cache has no entry)."""
     path = Path(cache_dir) / f"hidden-{cache_key(model, render_digest, sample_ids)}.safetensors"
     if path.exists():
         return load_file(path)["hidden"]
-    hidden = compute_hidden(model, views, device=device, progress=progress)
+    hidden = compute_hidden(model, views() if callable(views) else views, device=device, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     save_file({"hidden": hidden.contiguous()}, tmp)
