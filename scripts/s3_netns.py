@@ -8,22 +8,23 @@ process from another: every loopback client is 127.0.0.1). So ``weed mini`` runs
 of its own (an unprivileged user namespace mapping only the caller's uid, plus a new network namespace
 with just ``lo``): none of its TCP ports exists outside it. The S3 gateway alone is reachable, through
 its unix socket in the 0700 data folder, and ``proxy`` forwards a loopback TCP port to that socket
-byte for byte (SigV4 signatures, Host header and bodies are untouched).
+byte for byte (SigV4 signatures, Host header and bodies are untouched; splice(2), no copy through Python).
 
     python scripts/s3_netns.py check                    # exit 0 when a private network can be made here
     python scripts/s3_netns.py exec -- CMD ARGS...      # run CMD inside a new private network
-    python scripts/s3_netns.py proxy HOST PORT SOCKET   # forward HOST:PORT (TCP) to SOCKET (unix)
+    python scripts/s3_netns.py proxy HOST PORT SOCKET [PORT...]  # forward HOST:PORT (TCP) to SOCKET (unix)
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import ctypes
 import fcntl
 import os
 import socket
 import struct
 import sys
+import threading
 
 CLONE_NEWUSER, CLONE_NEWNET = 0x10000000, 0x40000000
 SIOCSIFFLAGS, IFF_UP, IFF_LOOPBACK, IFF_RUNNING = 0x8914, 0x1, 0x8, 0x40
@@ -46,34 +47,57 @@ def enter_private_network() -> None:
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sh22x", b"lo", IFF_UP | IFF_LOOPBACK | IFF_RUNNING))
 
 
-async def _pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    """Move bytes src → dst until src closes, in the kernel (splice(2) through a pipe: no copy into
+    Python), then half-close dst so the other side sees the end of the stream."""
+    r, w = os.pipe()
     try:
-        while data := await r.read(1 << 16):
-            w.write(data)
-            await w.drain()
-        if w.can_write_eof():
-            w.write_eof()
-    except (ConnectionError, OSError):
+        while True:
+            n = os.splice(src.fileno(), w, 1 << 20)
+            if n == 0:
+                break
+            while n:
+                n -= os.splice(r, dst.fileno(), n)
+    except OSError:
         pass
     finally:
-        if r.at_eof() or w.is_closing():
-            w.close()
+        os.close(r)
+        os.close(w)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
 
 
-async def _serve(host: str, port: int, path: str) -> None:
-    async def handle(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
+def _connection(client: socket.socket, path: str) -> None:
+    with client, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as upstream:
         try:
-            ur, uw = await asyncio.open_unix_connection(path)
+            upstream.connect(path)
         except OSError:
-            cw.close()
             return
-        await asyncio.gather(_pipe(cr, uw), _pipe(ur, cw))
-        cw.close()
-        uw.close()
+        back = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
+        back.start()
+        _pump(client, upstream)
+        back.join()
 
-    server = await asyncio.start_server(handle, host, port, reuse_address=True, backlog=256)
-    async with server:
-        await server.serve_forever()
+
+def serve(host: str, port: int, path: str, reserve: list[int] = ()) -> None:
+    """Forward each TCP connection on host:port to the unix socket ``path``, one thread per direction.
+    ``reserve``: ports bound here but never listened on (connections are refused), so that no other
+    server on this machine takes the numbers the private network uses: SeaweedFS names its gRPC unix
+    sockets /tmp/seaweedfs-<component>-grpc-<port>.sock, and two servers with one number would mix."""
+    held = []
+    for p in reserve:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as _free() checks: TIME_WAIT is no conflict
+        s.bind((host, p))
+        held.append(s)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as srv:
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind((host, port))
+        srv.listen(256)
+        while True:
+            client, _ = srv.accept()
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=_connection, args=(client, path), daemon=True).start()
 
 
 def main(argv: list[str]) -> None:
@@ -86,11 +110,9 @@ def main(argv: list[str]) -> None:
     elif argv[:2] == ["exec", "--"] and len(argv) > 2:
         enter_private_network()
         os.execv(argv[2], argv[2:])
-    elif argv[:1] == ["proxy"] and len(argv) == 4:
-        try:
-            asyncio.run(_serve(argv[1], int(argv[2]), argv[3]))
-        except KeyboardInterrupt:
-            pass
+    elif argv[:1] == ["proxy"] and len(argv) >= 4:
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(argv[1], int(argv[2]), argv[3], [int(p) for p in argv[4:]])
     else:
         raise SystemExit(__doc__)
 

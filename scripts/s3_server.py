@@ -59,7 +59,9 @@ def _range_free(b: int) -> bool:
 
 def _base_port(want: int) -> int:
     """A base port B with B..B+5 and their gRPC twins (+10000) free."""
-    for b in [want] if want else list(range(21000, 29000, 37)):
+    cands = list(range(21000, 29000, 37))
+    k = secrets.randbelow(len(cands))  # a random start: servers started at once rarely want the same range
+    for b in [want] if want else cands[k:] + cands[:k]:
         if _range_free(b):
             return b
     raise SystemExit(
@@ -265,12 +267,24 @@ def start(data_dir: str | Path = ROOT / "runs" / "s3", port: int = 0, isolate: b
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
     ]
-    if isolated:
-        cmd = [sys.executable, str(NETNS), "exec", "--", *cmd]
     log = open(d / "server.log", "ab")
+    proxy = None
+    if isolated:  # the proxy first: it holds the port numbers of the private network on this machine
+        cmd = [sys.executable, str(NETNS), "exec", "--", *cmd]
+        held = [p + g for p in range(b + 1, b + PORTS) for g in (0, 10000)] + [b + 10000]
+        proxy = subprocess.Popen(
+            [sys.executable, str(NETNS), "proxy", "127.0.0.1", str(b), str(sock), *map(str, held)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not _ready(b):
+            _kill(proxy.pid, NETNS.name.encode())
+            raise SystemExit(f"the S3 proxy did not start; see {d / 'server.log'}")
     proc = subprocess.Popen(cmd, cwd=d, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     info = {
         "pid": proc.pid,
+        **({"proxy_pid": proxy.pid} if proxy else {}),
         "isolated": isolated,
         "ports": {"s3": b, "master": b + 1, "volume": b + 2, "filer": b + 3, "admin": b + 5},
         "env": {
@@ -281,18 +295,9 @@ def start(data_dir: str | Path = ROOT / "runs" / "s3", port: int = 0, isolate: b
         },
     }
     _write_private(state, json.dumps(info))
-    if isolated:
-        if not _wait_path(sock):
-            stop(d)
-            raise SystemExit(f"SeaweedFS did not start; see {d / 'server.log'}")
-        proxy = subprocess.Popen(
-            [sys.executable, str(NETNS), "proxy", "127.0.0.1", str(b), str(sock)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        info["proxy_pid"] = proxy.pid
-        _write_private(state, json.dumps(info))
+    if isolated and not _wait_path(sock):
+        stop(d)
+        raise SystemExit(f"SeaweedFS did not start; see {d / 'server.log'}")
     if not _ready(b):
         stop(d)
         raise SystemExit(f"SeaweedFS did not start; see {d / 'server.log'}")
@@ -313,7 +318,7 @@ def _wait_path(p: Path, timeout: float = 20.0) -> bool:
     return False
 
 
-def _wait_s3(env: dict, timeout: float = 30.0) -> None:
+def _wait_s3(env: dict, timeout: float = 60.0) -> None:
     """The S3 port opens before the filer behind it is ready: wait until a bucket listing works."""
     import boto3
     from botocore.config import Config

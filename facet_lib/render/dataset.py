@@ -256,7 +256,12 @@ def _write_shard(out: Path, plan: ShardPlan, cfg: RenderConfig, ids, views, fail
         failures=np.array(json.dumps(failures)),
         config_digest=np.array(cfg.digest()),
     )
-    atomic_write(out / plan.filename, buf.getvalue())
+    try:  # a full disk leaves no partial shard (atomic_write) and says which shard needed how much
+        atomic_write(out / plan.filename, buf.getvalue())
+    except OSError as e:
+        size = f"{buf.getbuffer().nbytes / 1e6:.1f} MB"
+        msg = f"{e.strerror} (writing render shard {plan.shard}, {size})"
+        raise OSError(e.errno, msg, str(out / plan.filename)) from None
     return {
         "file": plan.filename,
         "shard": plan.shard,
