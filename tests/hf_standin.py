@@ -90,6 +90,11 @@ class StandInHub:
             self._etags[f] = hashlib.sha256(f.read_bytes()).hexdigest()
         return self._etags[f]
 
+    def file_requests(self) -> list[tuple[str, str]]:
+        """Requests for repository files (``/resolve/``), leaving out the client's other calls (e.g.
+        huggingface_hub's daily ``/api/agent-harnesses`` look-up)."""
+        return [r for r in self.requests if "/resolve/" in r[1]]
+
     def downloads(self) -> list[str]:
         """Paths of the files sent (GET answered 200)."""
         return [p for m, p in self.requests if m == "GET" and self._served(p)]
