@@ -101,21 +101,6 @@ def render_train_register(
     views = _task(merged, "1", "4G", "8G").outputs["views"]
     feats = extract_features(views=views, index=index, model_config=model_config, train_config=train_config)
     feats = _gpu(_task(feats, "4", "16G", "24G"))
-    with dsl.If(lambda_search == True, name="lambda-search"):  # noqa: E712 (a KFP condition, not Python's)
-        # §3.4's grid search on a validation split inside each training fold: one task per λ, then the table
-        with dsl.ParallelFor(lambda_grid, parallelism=4) as lam:
-            tl = tune_lambda(
-                views=views,
-                index=index,
-                features=feats.outputs["features"],
-                lam=lam,
-                model_config=model_config,
-                train_config=train_config,
-                tune_config=tune_overrides,
-            )
-            tl = _gpu(_task(tl, "4", "16G", "24G"))
-        trep = tune_report(points=dsl.Collected(tl.outputs["points"]), tune_config=tune_overrides)
-        _task(trep, "1", "4G", "8G", s3=False)
     with dsl.ParallelFor(fold_ids, parallelism=4) as fold:
         tr = train_fold(
             views=views,
@@ -177,6 +162,21 @@ def render_train_register(
             cluster=DEPLOY_CLUSTER,
         )
         _task(dep, "1", "2G", "4G", cache=False)
+    with dsl.If(lambda_search == True, name="lambda-search"):  # noqa: E712 (a KFP condition, not Python's)
+        # §3.4's grid search on a validation split inside each training fold: one task per λ, then the table
+        with dsl.ParallelFor(lambda_grid, parallelism=4) as lam:
+            tl = tune_lambda(
+                views=views,
+                index=index,
+                features=feats.outputs["features"],
+                lam=lam,
+                model_config=model_config,
+                train_config=train_config,
+                tune_config=tune_overrides,
+            )
+            tl = _gpu(_task(tl, "4", "16G", "24G"))
+        trep = tune_report(points=dsl.Collected(tl.outputs["points"]), tune_config=tune_overrides)
+        _task(trep, "1", "4G", "8G", s3=False)
 
 
 @dsl.pipeline(
