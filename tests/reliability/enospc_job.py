@@ -14,7 +14,6 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 CLONE_NEWUSER, CLONE_NEWNS, MS_REC, MS_PRIVATE, MS_REMOUNT = 0x10000000, 0x00020000, 0x4000, 0x40000, 0x20
 
 
