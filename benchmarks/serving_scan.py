@@ -37,10 +37,22 @@ def v1_scan_body(data: bytes, fmt: str = "wrl") -> bytes:
     return json.dumps({"instances": [{"scan": base64.b64encode(data).decode(), "format": fmt}]}).encode()
 
 
-def _post(client: httpx.Client, url: str, body: bytes, headers: dict | None = None) -> None:
+def _post(client: httpx.Client, url: str, body: bytes, headers: dict | None = None) -> httpx.Response:
     r = client.post(url, content=body, headers=headers or {"Content-Type": "application/json"})
     if r.status_code != 200:
         raise RuntimeError(f"{url}: {r.status_code} {r.text[:300]}")
+    return r
+
+
+def _server_timing(r: httpx.Response | None) -> dict[str, float]:
+    """The server's own account (``Server-Timing``, ms) of where a request's time went."""
+    if r is None or "server-timing" not in r.headers:
+        return {}
+    out = {}
+    for part in r.headers["server-timing"].split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        out[name] = float(dur)
+    return out
 
 
 def _median_ms(fn, n: int) -> float:
@@ -77,12 +89,16 @@ def scan_side_by_side(engine, scan, servers: dict[str, tuple[str, str]], n: int)
     for f in calls.values():  # warm-up: connections, kernels
         f()
     lat: dict[str, list[float]] = {k: [] for k in calls}
+    timing: dict[str, list[dict]] = {k: [] for k in calls}
     torch.set_num_threads(1)  # the stricter baseline: the in-process call at its fastest (one thread)
     for _ in range(n):
         for k, f in calls.items():
             t = time.perf_counter()
-            f()
+            r = f()
             lat[k].append(time.perf_counter() - t)
+            st = _server_timing(r)
+            if st:
+                timing[k].append({**st, "client − server total": lat[k][-1] * 1000 - st["total"]})
     torch.set_num_threads(threads0)  # for comparison: torch's default (one thread per core)
     lat[f"in-process, torch default ({threads0} threads)"] = [
         _median_ms(inproc, 1) / 1000 for _ in range(max(n // 4, 3))
@@ -94,6 +110,14 @@ def scan_side_by_side(engine, scan, servers: dict[str, tuple[str, str]], n: int)
     print(f"  scan side by side, c=1, {n} interleaved rounds, {len(data) / 1e6:.1f} MB .wrl (medians):")
     for k, v in med.items():
         print(f"    {k:44s} {v:7.1f} ms  {v / base:5.2f}x in-process (goal ≤ 1.3x for served)")
+    out["server_timing_ms"] = {}
+    print("  the server's own account (Server-Timing, medians, ms): body read, decode, render, infer, total; and")
+    print("  client-observed − server total (sending 3-4 MB over loopback, the client, connection handling):")
+    for k, rows in timing.items():
+        if rows:
+            m = {name: float(np.median([r[name] for r in rows])) for name in rows[0]}
+            out["server_timing_ms"][k] = m
+            print(f"    {k:44s} " + "  ".join(f"{name} {v:.1f}" for name, v in m.items()))
     torch.set_num_threads(1)
     out["stages_ms"] = _stages(engine, scan, v1_body, v2_body, v2_headers, n)
     torch.set_num_threads(threads0)

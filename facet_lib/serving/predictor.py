@@ -129,14 +129,19 @@ class FacetPredictor(Model):
             use_binary_outputs=req.binary_output,
         )
 
-    async def run(self, req: Request) -> list[dict]:
-        """A decoded request → one result dict per sample (rendering, batching, prompts, return_views)."""
+    async def run(self, req: Request, timings: dict | None = None) -> list[dict]:
+        """A decoded request → one result dict per sample (rendering, batching, prompts, return_views);
+        ``timings`` (if given) gets the seconds spent rendering and inferring."""
         loop = asyncio.get_running_loop()
+        t = time.perf_counter()
         views = await self._views(req)
+        t1 = time.perf_counter()
         if req.prompts or req.attention or req.mode != "class_conditional":
             results = await loop.run_in_executor(None, self.engine.infer, views, req.prompts, req.mode, req.attention)
         else:
             results = await self.batcher.submit(views)
+        if timings is not None:
+            timings.update(render=t1 - t, infer=time.perf_counter() - t1)
         if req.return_views:
             pngs = await loop.run_in_executor(None, views_png_b64, views)
             for r, p in zip(results, pngs):

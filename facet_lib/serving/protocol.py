@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from importlib import metadata
 
 import orjson
@@ -35,10 +36,10 @@ from facet_lib.serving.wire import (
 _HEADER_LEN = "inference-header-content-length"
 
 
-async def read_body(request: Request, config: ServeConfig) -> tuple[bytes, int]:
-    """The body as sent, with the limit that applies to it decoded (binary extension or JSON)."""
+async def read_body(request: Request, config: ServeConfig, v2: bool) -> tuple[bytes, int]:
+    """The body as sent, with the limit that applies to it decoded (V2 binary extension, or JSON)."""
     lim = config.limits
-    binary = _HEADER_LEN in request.headers
+    binary = v2 and _HEADER_LEN in request.headers
     limit = lim.max_body_bytes if binary else lim.max_json_bytes
     what = "request body" if binary else "JSON inference body"
     hint = "" if binary else "; send large tensors and scans with the V2 binary tensor extension"
@@ -74,6 +75,16 @@ def decode_v1(body: bytes, headers, limit: int, size: int, config: ServeConfig):
     return parse_v1(load_json(body, config.limits), size, config.limits)
 
 
+def _server_timing(t: dict) -> dict[str, str]:
+    """``Server-Timing`` (W3C): where this request's time went in the server, in ms — reading the body,
+    decoding it (thread), rendering (worker processes), inference, and the rest (response, event loop)."""
+    total = time.perf_counter() - t["start"]
+    parts = {"body": t["body"] - t["start"], "decode": t["decode"] - t["body"], "render": t.get("render", 0.0)}
+    parts["infer"] = t.get("infer", 0.0)
+    parts["total"] = total
+    return {"server-timing": ", ".join(f"{k};dur={v * 1000:.2f}" for k, v in parts.items())}
+
+
 def add_protocol_routes(app: FastAPI, predictor: FacetPredictor, config: ServeConfig) -> None:
     """``POST /v1/models/<m>:predict``, ``POST /v2/models/<m>/infer`` and ``GET /v2`` on ``app``."""
 
@@ -85,26 +96,30 @@ def add_protocol_routes(app: FastAPI, predictor: FacetPredictor, config: ServeCo
         return predictor.engine.render.size
 
     async def v1_predict(model_name: str, request: Request) -> Response:
-        size = check_model(model_name)
-        body, limit = await read_body(request, config)
+        size, t = check_model(model_name), {"start": time.perf_counter()}
+        body, limit = await read_body(request, config, v2=False)
+        t["body"] = time.perf_counter()
         loop = asyncio.get_running_loop()
         req = await loop.run_in_executor(None, decode_v1, body, request.headers, limit, size, config)
         del body
-        results = await predictor.run(req)
+        t["decode"] = time.perf_counter()
+        results = await predictor.run(req, t)
         out = orjson.dumps({"predictions": results, "labels": predictor.engine.labels})
-        return Response(out, media_type="application/json")
+        return Response(out, media_type="application/json", headers=_server_timing(t))
 
     async def v2_infer(model_name: str, request: Request) -> Response:
-        size = check_model(model_name)
-        body, limit = await read_body(request, config)
+        size, t = check_model(model_name), {"start": time.perf_counter()}
+        body, limit = await read_body(request, config, v2=True)
+        t["body"] = time.perf_counter()
         loop = asyncio.get_running_loop()
         v2, req = await loop.run_in_executor(None, decode_v2, body, request.headers, limit, size, config)
         del body
-        results = await predictor.run(req)
+        t["decode"] = time.perf_counter()
+        results = await predictor.run(req, t)
         labels = json.dumps(predictor.engine.labels)
         head = {"id": v2.id, "model_name": predictor.name, "parameters": {"labels": labels}}
         content, headers = encode_v2(predictor.v2_outputs(results), v2, req.binary_output, head)
-        return Response(content, headers=headers)
+        return Response(content, headers={**headers, **_server_timing(t)})
 
     extensions = ["binary_tensor_data"] + (["model_repository_extension"] if config.model_repository else [])
     server_meta = {"name": "kserve", "version": metadata.version("kserve"), "extensions": extensions}

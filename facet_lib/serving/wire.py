@@ -139,7 +139,8 @@ def parse_v2_header(head: object, binary: bool) -> V2Body:
         raise RequestError("inputs: required (a list of input tensors)")
     if not isinstance(head["inputs"], list):
         raise RequestError(f"inputs: expected a list of input tensors, got {type(head['inputs']).__name__}")
-    params = head.get("parameters") or {}
+    params = head.get("parameters")
+    params = {} if params is None else params
     if not isinstance(params, dict):
         raise RequestError("parameters: expected an object")
     rid = head.get("id", "")
@@ -153,7 +154,7 @@ def parse_v2_header(head: object, binary: bool) -> V2Body:
         for k, o in enumerate(head["outputs"]):
             if not isinstance(o, dict) or not isinstance(o.get("name"), str):
                 raise RequestError(f"outputs[{k}].name: required (a string)")
-            op = o.get("parameters") or {}
+            op = {} if o.get("parameters") is None else o["parameters"]
             if not isinstance(op, dict):
                 raise RequestError(f"outputs[{k}].parameters: expected an object")
             if "binary_data" in op and not isinstance(op["binary_data"], bool):

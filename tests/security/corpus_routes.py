@@ -175,6 +175,20 @@ def encodings() -> list[Case]:
             text="JSON inference body",
         ),
         Case(
+            "json-body-over-limit-v1-binary-header",  # V1 has no binary extension: the JSON limit still holds
+            path=V1,
+            body=b'{"instances": ["' + b"A" * (17 * 2**20) + b'"]}',
+            headers={"Inference-Header-Content-Length": "10"},
+            expect=413,
+            text="JSON inference body",
+        ),
+        Case(
+            "v2-json-parameters-list",
+            body={"inputs": [views_input(ONE)], "parameters": []},
+            expect=400,
+            text="parameters: expected an object",
+        ),
+        Case(
             "v2-outputs-unknown",
             body={"inputs": [views_input(ONE)], "outputs": [{"name": "nope"}]},
             expect=400,

@@ -128,6 +128,8 @@ def test_raw_requests_without_content_type(server, views, scan_b64):
     r = httpx.post(f"{url}{V2}", content=json.dumps(v2).encode())
     assert r.status_code == 200, r.text[:300]
     assert r.json()["outputs"][0]["data"][0] in json.loads(r.json()["parameters"]["labels"])
+    timing = dict(p.split(";dur=") for p in r.headers["server-timing"].split(", "))  # where the time went
+    assert set(timing) == {"body", "decode", "render", "infer", "total"} and float(timing["render"]) > 0
     r = httpx.post(f"{url}{V2}", content=b'{"inputs": []}')
     assert r.status_code == 400 and "inputs" in r.json()["error"]
 
