@@ -26,12 +26,34 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/security/corpus.py: the one corpus
-from tests.security.corpus import LOAD_IDS, cases  # noqa: E402
+
+def _corpus():
+    """tests/security/corpus.py, the one corpus, imported as ``tests.security.corpus`` by file location
+    (benchmarks never edit sys.path; the repository's ``tests`` packages are registered by path)."""
+    import importlib
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1] / "tests"
+    for name, path in (("tests", root), ("tests.security", root / "security")):
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(
+                name, path / "__init__.py", submodule_search_locations=[str(path)]
+            )
+            sys.modules[name] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(sys.modules[name])
+    return importlib.import_module("tests.security.corpus")
 
 
-def _rss_mb(pid: int) -> float:
-    """RSS of a process and its children (the render workers), in MB."""
+def cases():
+    return _corpus().cases()
+
+
+def _load_ids() -> tuple:
+    return _corpus().LOAD_IDS
+
+
+def _rss_mb(pid: int, children: bool = True) -> float:
+    """RSS of a process and (``children``) its children (the render workers), in MB."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
@@ -39,7 +61,7 @@ def _rss_mb(pid: int) -> float:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-            for t in Path(f"/proc/{p}/task").iterdir():
+            for t in Path(f"/proc/{p}/task").iterdir() if children else ():
                 todo += [int(c) for c in (t / "children").read_text().split()]
         except OSError:
             pass
@@ -59,7 +81,8 @@ def _stalled(port: int, path: str, content: bytes, headers: dict) -> int:
 def _hostile(name: str) -> list[tuple]:
     """(id, path, content, headers, socket) of the load subset of the corpus, serialised once."""
     by_id = {c.id: c for c in cases()}
-    return [(i, by_id[i].path.format(m=name), by_id[i].content(), by_id[i].headers, by_id[i].socket) for i in LOAD_IDS]
+    picked = [by_id[i] for i in _load_ids()]
+    return [(c.id, c.path.format(m=name), c.content(), c.headers, c.socket) for c in picked]
 
 
 def _pct(lat: list[float], q: float) -> float | None:
@@ -218,7 +241,7 @@ def rss_after_heavy(info: dict, n: int = 12) -> dict:
     heavy = ("v2-scan-garbage-10mb", "v1-96-black-2048px-pngs", "v2-garbage-2mb", "v1-prompts-huge")
     by_id = {c.id: c for c in cases()}
     bodies = [(by_id[i].path.format(m=info["name"]), by_id[i].content(), by_id[i].headers) for i in heavy]
-    before = _rss_mb(info["pid"])
+    before, main_before = _rss_mb(info["pid"]), _rss_mb(info["pid"], children=False)
     peak = before
     with httpx.Client(timeout=300) as c:
         for k in range(n):
@@ -226,7 +249,9 @@ def rss_after_heavy(info: dict, n: int = 12) -> dict:
             c.post(info["url"] + path, content=content, headers=headers)
             peak = max(peak, _rss_mb(info["pid"]))
     time.sleep(2)
-    return {"before_mb": before, "peak_mb": peak, "after_mb": _rss_mb(info["pid"])}
+    out = {"before_mb": before, "peak_mb": peak, "after_mb": _rss_mb(info["pid"])}
+    out["server_process_mb"] = (main_before, _rss_mb(info["pid"], children=False))  # without the render workers
+    return out
 
 
 def load(
@@ -268,7 +293,8 @@ def load(
                     _stop(srv)
                 print(
                     f"  RSS {label:7s}: {r['before_mb']:.0f} MB before 12 heavy requests, peak {r['peak_mb']:.0f} MB, "
-                    f"{r['after_mb']:.0f} MB 2 s after"
+                    f"{r['after_mb']:.0f} MB 2 s after (server process alone: {r['server_process_mb'][0]:.0f} → "
+                    f"{r['server_process_mb'][1]:.0f} MB)"
                 )
         report["load_average"] = os.getloadavg()
         return report
