@@ -33,9 +33,9 @@ _HIT = re.compile(r"Task '?([^' ]+)'? cache hit")
 # where a run's time goes: stage → the pipeline tasks it covers (tasks not listed count as "other tasks")
 STAGES: dict[str, tuple[str, ...]] = {
     "ingest": ("fingerprint", "configure", "ingest"),
-    "render": ("render", "rank-pool", "merge-views"),
-    "features": ("extract-features",),
-    "train": ("train-fold",),
+    "render": ("render", "rank-pool", "rank-pool-2", "merge-views"),
+    "features": ("fetch-weights", "extract-features"),
+    "train": ("train-fold", "tune-lambda", "tune-report", "cross-dataset"),
     "evaluate": ("evaluate",),
     "register": ("register",),
     "deploy": ("deploy",),

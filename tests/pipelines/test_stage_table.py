@@ -16,7 +16,7 @@ def test_stage_times_union_sum_and_gaps():
         _t("train-fold", 9, 12),
         _t("train-fold", 9, 11),
         _t("train-fold", 12, 14),
-        _t("weights-fetch", 14, 15),  # a task no stage names
+        _t("some-new-step", 14, 15),  # a task no stage names
         {"task": "deploy", "started": 15, "finished": None, "seconds": None, "status": "RUNNING"},
     ]
     rows = {r["stage"]: r for r in stage_times(tasks, seconds=16)}
