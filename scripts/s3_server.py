@@ -387,6 +387,12 @@ def main() -> None:
     info = start(a.dir, a.port) if a.action == "start" else json.loads((Path(a.dir) / "server.json").read_text())
     for k, v in info["env"].items():
         print(f"export {k}={v}")
+    if not info.get("isolated"):
+        print(
+            "# no private network here (user namespaces not allowed): some read-only SeaweedFS status routes "
+            "stay open on 127.0.0.1 (README, Local S3)",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":
