@@ -11,17 +11,21 @@ def cross_dataset(
     label_map: dict,
     model_config: dict,
     train_config: dict,
+    protocol: str,
     results: Output[Dataset],
     metrics: Output[Metrics],
 ):
-    """Train on the whole source dataset, test on the target (labels mapped into the source's)."""
+    """Train on the whole source dataset, test on the target (labels mapped into the source's); ``protocol``
+    (the pipeline's ``cross_protocol``) names the paper's number the report puts beside it."""
     import json
     import os
 
     from facet_lib.eval.targets import paper_metrics
     from facet_lib.steps import cross_step
 
-    res = cross_step(source_views.path, target_views.path, label_map, model_config, train_config, results.path)
+    res = cross_step(
+        source_views.path, target_views.path, label_map, model_config, train_config, results.path, protocol=protocol
+    )
     for scope, m in res.items():
         metrics.log_metric(f"{scope}_accuracy", m["accuracy"])
         metrics.log_metric(f"{scope}_macro_f1", m["macro_f1"])

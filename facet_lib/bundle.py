@@ -58,7 +58,7 @@ def load_bundle(
     cfg = read_config(path)
     # the weights come from the bundle, never from a pretrained tag or checkpoint
     mcfg = from_dict(ModelConfig, {**cfg["model"], "pretrained": None, "checkpoint": None})
-    clip, _ = create_clip(mcfg.clip_model)
+    clip, _ = create_clip(mcfg.clip_model, quick_gelu=mcfg.quick_gelu)  # no quick_gelu saved (older): as before
     model = FacetVLM(mcfg, clip=clip, weights=cfg["weights"])
     missing, unexpected = model.load_state_dict(load_file(Path(path) / "weights.safetensors"), strict=False)
     if missing or unexpected:

@@ -6,9 +6,10 @@ tag with open_clip's own download (``open_clip.pretrained.download_pretrained``:
 checks that the file loads into the model, and stores it as ``{store}/sha256/{digest}/{file name}`` with the
 digest in the object's metadata and an index ``{store}/tags/{model}/{tag}.json``. A second run finds the index
 and the object and downloads nothing. The model settings every GPU step (and the registered bundle) get then
-name that S3 copy as ``checkpoint`` and no tag, which is exactly what an air-gapped cluster passes
-(``checkpoint=s3://…``, stored beforehand with ``python -m facet_lib.weights``): both run identically
-afterwards.
+name that S3 copy as ``checkpoint`` and no tag, with the tag's activation kept as ``quick_gelu`` (open_clip's
+pretrained config: True for ``openai``; a weights file does not carry it), which is exactly what an air-gapped
+cluster passes (``checkpoint=s3://… quick_gelu=True``, both printed by ``python -m facet_lib.weights``): both run
+identically afterwards.
 """
 
 from __future__ import annotations
@@ -88,7 +89,12 @@ def store_tag(model_name: str, tag: str, store: str = WEIGHTS.store, cache_dir: 
     storage.ensure_bucket(storage.split_s3(store)[0])
     index_uri = tag_index_uri(store, model_name, tag)
     entry = storage.get_json(index_uri)
+    from facet_lib.models.backbone import register_configs, resolve_quick_gelu
+
+    register_configs()
+    quick = resolve_quick_gelu(model_name, tag)  # the tag's activation (a weights file does not carry it)
     if entry:
+        entry = {**entry, "quick_gelu": quick}  # an index written before the activation was recorded
         obj = storage.head(entry["checkpoint"])
         if obj and obj["metadata"].get(META_DIGEST) == entry["sha256"]:
             print(f"facet: weights {model_name}/{tag}: {entry['checkpoint']} (stored before)", flush=True)
@@ -109,6 +115,7 @@ def store_tag(model_name: str, tag: str, store: str = WEIGHTS.store, cache_dir: 
         "sha256": digest,
         "bytes": size,
         "source": source,
+        "quick_gelu": quick,
         "stored_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     storage.put_json(index_uri, entry)
@@ -123,8 +130,12 @@ def weights_step(model: dict, store: str = WEIGHTS.store) -> dict:
     if not cfg.pretrained:
         note = {"checkpoint": cfg.checkpoint or "", "fetched": False, "source": "checkpoint" if cfg.checkpoint else ""}
         return {"model_config": model, "weights": note}
+    from facet_lib.models.backbone import register_configs, resolve_quick_gelu
+
+    register_configs()
+    quick = resolve_quick_gelu(cfg.clip_model, cfg.pretrained, cfg.quick_gelu)  # the tag's (or the explicit) one
     entry = store_tag(cfg.clip_model, cfg.pretrained, store)
-    resolved = dataclasses.replace(cfg, pretrained=None, checkpoint=entry["checkpoint"])
+    resolved = dataclasses.replace(cfg, pretrained=None, checkpoint=entry["checkpoint"], quick_gelu=quick)
     return {"model_config": to_params(resolved), "weights": entry}  # KFP form: no None ("" = not given)
 
 
@@ -132,10 +143,12 @@ if __name__ == "__main__":
     if len(sys.argv) not in (3, 4):
         raise SystemExit(
             "usage: python -m facet_lib.weights MODEL TAG [S3_PREFIX]   e.g. ViT-B-16 openai s3://facet-models/weights\n"
-            "  stores the open_clip tag's weights under their SHA-256 and prints checkpoint=s3://… for runs"
+            "  stores the open_clip tag's weights under their SHA-256 and prints checkpoint=s3://… and quick_gelu=…\n"
+            "  (the tag's activation, which the weights file does not carry) for runs"
         )
     try:
         out = store_tag(sys.argv[1], sys.argv[2], *(sys.argv[3:] or [WEIGHTS.store]))
     except (ConfigError, storage.StorageError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"checkpoint={out['checkpoint']}")
+    print(f"quick_gelu={out['quick_gelu']}")

@@ -148,6 +148,7 @@ def render_train_register(
             label_map=cross_label_map,
             model_config=model_config,
             train_config=train_config,
+            protocol=cross_protocol,
         )
         _gpu(_task(cross, "4", "16G", "24G"))
     with dsl.If(deploy_target != "none", name="deploy"):

@@ -45,6 +45,7 @@ def test_tag_is_fetched_once_into_s3_and_the_settings_name_the_copy(s3, openai_s
         assert first.returncode == 0, first.stderr[-2000:]
         uri = content_uri(STORE, digest, OPENAI_FILE)
         assert f"checkpoint={uri}" in first.stdout and "downloaded 299 MB" in first.stdout
+        assert "quick_gelu=True" in first.stdout.splitlines()  # what an air-gapped run passes with it
         # huggingface_hub asked the stand-in for the file open_clip names for this tag: HEAD, then one GET
         assert hub.downloads() == [f"/{OPENAI_REPO}/resolve/main/{OPENAI_FILE}"]
         assert ("HEAD", f"/{OPENAI_REPO}/resolve/main/{OPENAI_FILE}") in hub.requests
@@ -52,7 +53,7 @@ def test_tag_is_fetched_once_into_s3_and_the_settings_name_the_copy(s3, openai_s
         assert obj["metadata"]["sha256"] == digest and obj["size"] == openai_standin.stat().st_size
         assert obj["metadata"]["source"] == f"hf://{OPENAI_REPO}@0123456789abcdef0123456789abcdef01234567/{OPENAI_FILE}"
         index = storage.get_json(tag_index_uri(STORE, "ViT-B-16", "openai"))
-        assert index["checkpoint"] == uri and index["sha256"] == digest
+        assert index["checkpoint"] == uri and index["sha256"] == digest and index["quick_gelu"] is True
         n = len(hub.file_requests())
         again = run_cli(env, "ViT-B-16", "openai", STORE)  # a second run: from S3, nothing from the hub
         assert again.returncode == 0 and "stored before" in again.stdout and f"checkpoint={uri}" in again.stdout
@@ -62,6 +63,7 @@ def test_tag_is_fetched_once_into_s3_and_the_settings_name_the_copy(s3, openai_s
     out = weights_step(model, STORE)
     assert out["model_config"]["checkpoint"] == uri and out["model_config"]["pretrained"] == ""  # KFP: no None
     assert None not in out["model_config"].values()
+    assert out["model_config"]["quick_gelu"] is True  # openai's activation, which the checkpoint does not carry
     assert out["weights"]["fetched"] is False and out["weights"]["sha256"] == digest
     import torch
     from safetensors.torch import load_file

@@ -80,6 +80,12 @@ class ModelConfig:
     clip_model: str = setting("ViT-B-16", "open_clip model name (ViT-B-16 for the paper, facet-tiny for CPU tests)")
     pretrained: str | None = setting(None, "open_clip pretrained tag, e.g. openai (no tag and no checkpoint: random)")
     checkpoint: str | None = setting(None, "local or s3:// CLIP weights (state dict / safetensors)")
+    quick_gelu: bool | None = setting(
+        None,
+        "CLIP's activation: True QuickGELU x*sigmoid(1.702x) (what OpenAI's CLIP, the paper's backbone, was trained "
+        "with), False nn.GELU; not given: the pretrained tag's own (open_clip's pretrained config: True for openai), "
+        "else open_clip's model config (GELU for ViT-B-16). Recorded resolved in every saved model config",
+    )
     unfreeze_top: int = setting(2, "top visual blocks trained after freeze_epochs (the rest is frozen and cached)")
     head: HeadConfig = setting(HeadConfig(), "fusion head settings")
     views: tuple[int, ...] = setting((0, 1, 2), "rendered views the model sees (0 front, 1 left, 2 right)")

@@ -73,3 +73,46 @@ def baseline_predictions(
     rows = rows.reset_index(drop=True)
     ids = sorted(set(rows["fold"].astype(int))) if folds is None else folds
     return {int(f): baseline_fold(x, rows, int(f), seed, c) for f in ids}
+
+
+def baseline_cross(
+    train_x: np.ndarray,
+    train_labels: pd.Series | list[str],
+    test_x: np.ndarray,
+    test_rows: pd.DataFrame,
+    scopes: dict[str, list[str]],
+    seed: int = 0,
+    c: float = 1.0,
+) -> dict[str, pd.DataFrame]:
+    """The cross-dataset split: fit on every source sample (``train_x``, labels ``train_labels``), predict every
+    target sample (``test_rows``' labels already mapped into the source's). Per scope (e.g. ``target_classes``,
+    ``source_classes``) the prediction is the most probable of that scope's labels, as the model's scores are
+    taken over the scope's prompts only. Frames with the columns ``fold_metrics`` reads."""
+    y = np.asarray(train_labels)
+    if len(y) != len(train_x) or len(test_rows) != len(test_x):
+        raise ConfigError(
+            f"baseline: {len(y)} labels for {len(train_x)} source samples, "
+            f"{len(test_rows)} rows for {len(test_x)} target samples"
+        )
+    if train_x.shape[1] != test_x.shape[1]:
+        raise ConfigError(
+            f"baseline: source and target views differ ({train_x.shape[1]} vs {test_x.shape[1]} features)"
+        )
+    if len(set(y)) < 2:
+        raise ConfigError("baseline: the source has fewer than two classes")
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
+    with threadpool_limits(1):
+        clf.fit(train_x, y)
+        proba = clf.predict_proba(test_x)
+    classes = list(clf.classes_)
+    out = {}
+    for scope, labels in scopes.items():
+        cols = [classes.index(lab) for lab in labels if lab in classes]
+        if not cols:
+            raise ConfigError(f"baseline: no source samples of the {scope} labels {labels}")
+        p = np.asarray(classes, dtype=object)[np.asarray(cols)[proba[:, cols].argmax(1)]]
+        df = test_rows[[col for col in ("sample_id", "subject", "label") if col in test_rows]].reset_index(drop=True)
+        for mode in MODES:
+            df[f"pred_{mode}"] = p
+        out[scope] = df
+    return out

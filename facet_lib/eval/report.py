@@ -237,11 +237,17 @@ CROSS_METRICS = ("accuracy", "macro_f1", "mean_class_recall", "acc_average")
 
 
 def write_cross_report(
-    results: dict, out: str | Path, protocol: str | None, weights: str, variant: str = "full"
+    results: dict,
+    out: str | Path,
+    protocol: str | None,
+    weights: str,
+    variant: str = "full",
+    baseline: dict | None = None,
 ) -> dict:
     """The single cross-dataset run's report beside the paper (Table 4(b) reports the target's classes,
     e.g. BP4D T1/T8 happy vs disgust): ``cross_summary.json`` and ``cross_report.md`` in ``out``.
-    ``results``: scope (``target_classes``, ``source_classes``) → metrics, as ``run_cross`` computes them."""
+    ``results``: scope (``target_classes``, ``source_classes``) → metrics, as ``run_cross`` computes them;
+    ``baseline``: the same for the trivial baseline on the same split (``eval.baseline.baseline_cross``)."""
     out = Path(out)
     note, records = weights_note(weights), []
     for scope, m in results.items():
@@ -251,11 +257,13 @@ def write_cross_report(
                 source = "the paper reports the target's classes only (Table 4(b))"
             ours = float(m.get(metric, math.nan))
             diff = math.nan if paper is None else ours - float(paper)
+            base = float((baseline or {}).get(scope, {}).get(metric, math.nan))
             records.append(
                 {
                     "scope": scope,
                     "metric": metric,
                     "ours": ours,
+                    "baseline_logreg": base,
                     "paper": math.nan if paper is None else float(paper),
                     "diff_to_paper": diff,
                     "paper_source": source,
@@ -283,6 +291,9 @@ def write_cross_report(
         f"Backbone weights: {weights}" + (f" — **{note}**" if note else ""),
         "",
         *_markdown(comp.drop(columns=["backbone_weights"]).set_index("scope")),
+        "",
+        "baseline_logreg: the trivial baseline on the same split — a logistic regression on 32×32 grey views, "
+        "fit on every source sample, tested on the same target samples and scopes (facet_lib/eval/baseline.py).",
         "",
         backbone_note(weights),
         "",

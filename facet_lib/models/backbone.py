@@ -14,6 +14,7 @@ from pathlib import Path
 
 import open_clip
 import torch
+from open_clip.transformer import QuickGELU
 from torch import nn
 
 from facet_lib.errors import ConfigError
@@ -30,19 +31,49 @@ def register_configs() -> None:
         open_clip.add_model_config(Path(str(resources.files("facet_lib.configs").joinpath("open_clip"))))
 
 
+def resolve_quick_gelu(model_name: str, pretrained: str | None = None, quick_gelu: bool | None = None) -> bool:
+    """Whether to build ``model_name`` with QuickGELU: an explicit ``quick_gelu`` wins; else the pretrained
+    tag's own activation (open_clip's pretrained config, ``quick_gelu``: True for OpenAI's weights, which
+    were trained with it); else the model config's (``ViT-B-16``: GELU; ``ViT-B-16-quickgelu``: QuickGELU).
+
+    open_clip itself builds ``ViT-B-16`` with GELU even for the ``openai`` tag and only warns."""
+    if quick_gelu is not None:
+        return bool(quick_gelu)
+    register_configs()
+    if model_name not in open_clip.list_models():
+        raise ConfigError(f"model.clip_model: unknown open_clip model {model_name!r}")
+    if pretrained:
+        cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
+        if not cfg:
+            known = open_clip.list_pretrained_tags_by_model(model_name)
+            raise ConfigError(
+                f"model.pretrained: open_clip has no tag {pretrained!r} for {model_name} (known: {known})"
+            )
+        if "quick_gelu" in cfg:
+            return bool(cfg["quick_gelu"])
+    return bool((open_clip.get_model_config(model_name) or {}).get("quick_gelu", False))
+
+
+def uses_quick_gelu(clip: nn.Module) -> bool:
+    """The activation the built model actually has (open_clip's ``QuickGELU`` modules, else GELU)."""
+    return any(isinstance(m, QuickGELU) for m in clip.modules())
+
+
 def create_clip(
     model_name: str,
     pretrained: str | None = None,
     checkpoint: str | None = None,
     cache_dir: str | Path = "~/.cache/facet_vlm",
     fetch: Callable[[str, Path], Path] | None = None,
+    quick_gelu: bool | None = None,
 ) -> tuple[nn.Module, str]:
     """An open_clip model and a description of its weights.
 
     ``pretrained``: an open_clip tag (e.g. ``openai``; needs internet). ``checkpoint``: a local
     state-dict / safetensors file, or a remote one (``s3://``) that ``fetch(uri, cache_dir)`` turns into
     a local path (e.g. ``facet_lib.storage.local_path``; models/ does not import storage).
-    Neither: random weights — reported as such everywhere.
+    Neither: random weights — reported as such everywhere. ``quick_gelu``: see ``resolve_quick_gelu``
+    (a checkpoint carries no activation: a checkpoint-only build takes it from here).
     """
     register_configs()
     if model_name not in open_clip.list_models():
@@ -64,7 +95,12 @@ def create_clip(
     elif pretrained:
         source = pretrained
         weights = f"open_clip pretrained '{pretrained}'"
-    model = open_clip.create_model(model_name, pretrained=source, cache_dir=str(Path(cache_dir).expanduser()))
+    quick = resolve_quick_gelu(model_name, pretrained, quick_gelu)
+    model = open_clip.create_model(
+        model_name, pretrained=source, cache_dir=str(Path(cache_dir).expanduser()), force_quick_gelu=quick
+    )
+    if uses_quick_gelu(model) != quick:  # quick_gelu=False on a *-quickgelu model config
+        raise ConfigError(f"model.quick_gelu={quick_gelu!r}: open_clip model {model_name} is built with QuickGELU")
     model.eval()
     return model, weights
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 
@@ -12,7 +13,7 @@ from torch import nn
 from facet_lib.config import ModelConfig
 from facet_lib.errors import ConfigError
 from facet_lib.losses import LogitScale
-from facet_lib.models.backbone import RANDOM_WEIGHTS, TextEncoder, VisualTokens, create_clip
+from facet_lib.models.backbone import RANDOM_WEIGHTS, TextEncoder, VisualTokens, create_clip, uses_quick_gelu
 from facet_lib.models.facet import FacetHead
 
 
@@ -45,13 +46,22 @@ class TextBank:
         )
 
 
+def _act(quick: bool) -> str:
+    return "QuickGELU" if quick else "GELU"
+
+
 class FacetVLM(nn.Module):
     def __init__(self, cfg: ModelConfig, clip: nn.Module | None = None, weights: str | None = None, fetch=None):
         """``fetch(uri, cache_dir) → local path`` resolves a remote ``checkpoint`` (see ``create_clip``)."""
         super().__init__()
-        self.cfg = cfg
         if clip is None:
-            clip, weights = create_clip(cfg.clip_model, cfg.pretrained, cfg.checkpoint, fetch=fetch)
+            clip, weights = create_clip(
+                cfg.clip_model, cfg.pretrained, cfg.checkpoint, fetch=fetch, quick_gelu=cfg.quick_gelu
+            )
+        quick = uses_quick_gelu(clip)
+        if cfg.quick_gelu is not None and cfg.quick_gelu != quick:
+            raise ConfigError(f"model.quick_gelu={cfg.quick_gelu}: the given CLIP model has {_act(quick)}")
+        self.cfg = dataclasses.replace(cfg, quick_gelu=quick)  # the activation built, recorded (bundles)
         self.clip = clip
         self.weights = weights or RANDOM_WEIGHTS
         for p in self.clip.parameters():

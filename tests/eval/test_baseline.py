@@ -41,3 +41,25 @@ def test_logistic_regression_baseline_learns_a_visible_class_and_uses_the_given_
 def test_baseline_refuses_rows_without_folds():
     with pytest.raises(ConfigError, match="fold"):
         baseline_predictions(np.zeros((2, 3, 8, 8, 3), np.uint8), pd.DataFrame({"label": ["a", "b"]}), ["a", "b"])
+
+
+def test_cross_baseline_fits_the_source_and_predicts_within_each_scope():
+    from facet_lib.eval.baseline import baseline_cross
+    from facet_lib.eval.metrics import fold_metrics
+
+    rng = np.random.default_rng(0)
+    src_y = np.repeat(["anger", "disgust", "happy"], 20)
+    centre = {"anger": 0.0, "disgust": 3.0, "happy": 6.0}
+    src_x = np.stack([rng.normal(centre[y], 0.3, 8) for y in src_y])
+    tgt_y = np.repeat(["disgust", "happy"], 5)
+    tgt_x = np.stack([rng.normal(centre[y], 0.3, 8) for y in tgt_y])
+    tgt_x[0] = rng.normal(centre["anger"], 0.3, 8)  # looks like anger: wrong over all source classes
+    rows = pd.DataFrame({"sample_id": range(10), "subject": "s", "label": tgt_y})
+    scopes = {"target_classes": ["disgust", "happy"], "source_classes": ["anger", "disgust", "happy"]}
+    out = baseline_cross(src_x, src_y, tgt_x, rows, scopes)
+    assert set(out["target_classes"]["pred_class_conditional"]) <= {"disgust", "happy"}
+    assert out["source_classes"]["pred_class_conditional"][0] == "anger"
+    assert fold_metrics(out["source_classes"], scopes["source_classes"])["accuracy"] == 0.9
+    assert out["target_classes"]["pred_class_conditional"][1:].tolist() == tgt_y[1:].tolist()
+    with pytest.raises(ConfigError, match="source and target views differ"):
+        baseline_cross(src_x, src_y, tgt_x[:, :4], rows, scopes)

@@ -87,6 +87,12 @@ def test_dag_structure(spec):
     assert sub["register"]["inputs"]["parameters"]["best_fold"]["taskOutputParameter"]["producerTask"] == "evaluate"
     # every task retries transient failures
     assert sub["evaluate"]["retryPolicy"]["maxRetryCount"] == 2
+    # the cross-dataset run gets the pipeline's cross_protocol (not cross_step's default)
+    cond = next(t for t in sub.values() if t.get("triggerPolicy", {}).get("condition", "").find("cross_data_uri") >= 0)
+    cross = spec["components"][cond["componentRef"]["name"]]["dag"]["tasks"]["cross-dataset"]
+    assert cross["inputs"]["parameters"]["protocol"] == {"componentInputParameter": "pipelinechannel--cross_protocol"}
+    wired = cond["inputs"]["parameters"]["pipelinechannel--cross_protocol"]
+    assert wired == {"componentInputParameter": "cross_protocol"}
 
 
 def test_caching_policy(spec):

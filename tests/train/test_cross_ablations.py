@@ -50,3 +50,38 @@ def test_each_variant_runs_cross_dataset_with_its_own_settings(tmp_path, monkeyp
     assert fig.loc["full − no_mtgf", "ours"] == pytest.approx(10.0)  # 0.8 − 0.7
     assert fig.loc["full − no_mtgf", "paper"] == pytest.approx(86.12 - 79.05)
     assert fig.loc["full − no_cvsa", "paper"] == pytest.approx(13.00) and pd.isna(fig.loc["full − no_cvsa", "ours"])
+
+
+def test_the_pipelines_cross_protocol_reaches_the_single_cross_run(tmp_path, monkeypatch):
+    """The cross-dataset component passes its ``protocol`` (the pipeline's ``cross_protocol``, wired in the
+    compiled IR: tests/pipelines/test_compile.py) to cross_step, and cross_step passes it to run_cross."""
+    import json
+    from types import SimpleNamespace
+
+    import facet_lib.steps as steps
+    from components.cross_dataset import cross_dataset
+
+    seen = {}
+
+    def fake_cross(runner, source, target, out, label_map, protocol):
+        seen["run_cross"] = protocol
+        (tmp_path / "res").mkdir(exist_ok=True)
+        (tmp_path / "res" / "cross_summary.json").write_text(json.dumps({"comparison": [], "backbone_weights": "r"}))
+        return {"target_classes": {"accuracy": 0.5, "macro_f1": 0.5}}
+
+    monkeypatch.setattr(cv, "load_data", lambda *a, **k: SimpleNamespace(rows=pd.DataFrame()))
+    monkeypatch.setattr(cv, "run_cross", fake_cross)
+    monkeypatch.setattr(steps, "_runner", lambda *a, **k: _Runner())
+    logged = {}
+    metrics = SimpleNamespace(path=str(tmp_path / "m" / "metrics"), metadata={}, log_metric=logged.__setitem__)
+    cross_dataset.python_func(
+        source_views=SimpleNamespace(path="s"),
+        target_views=SimpleNamespace(path="t"),
+        label_map={"happy": "happy"},
+        model_config={},
+        train_config={},
+        protocol="bu4dfe-cross-test",
+        results=SimpleNamespace(path=str(tmp_path / "res")),
+        metrics=metrics,
+    )
+    assert seen["run_cross"] == "bu4dfe-cross-test" and logged["target_classes_accuracy"] == 0.5

@@ -95,6 +95,11 @@ def test_ablations_table_and_cross_dataset(rendered, tmp_path):
     assert acc["paper"] == 0.8612 and acc["ours"] == res["target_classes"]["accuracy"]
     assert {r["method"] for r in cross["standing"]["accuracy"]} >= {"Zhang et al.", "Zhen et al.", "this run"}
     assert "random" in (tmp_path / "cross" / "cross_report.md").read_text()
+    # the trivial baseline on the same split, beside it (recomputed here from its own predictions)
+    base = pd.read_csv(tmp_path / "cross" / "baseline_predictions_target_classes.csv")
+    assert len(base) == len(target.rows) and set(base["pred_class_conditional"]) <= {"happy", "disgust"}
+    assert acc["baseline_logreg"] == pytest.approx((base["label"] == base["pred_class_conditional"]).mean())
+    assert "baseline_logreg" in (tmp_path / "cross" / "cross_report.md").read_text()
     # Fig. 4 from the real (tiny, synthetic) ablation run: the setting comes from the run's meta file
     from facet_lib.cli import main
 
