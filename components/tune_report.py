@@ -10,12 +10,13 @@ from components.settings import PIPELINE_IMAGE
 def tune_report(
     points: Input[list[Dataset]],
     tune_config: dict,
+    lambda_grid: list,
     table: Output[Dataset],
     metrics: Output[Metrics],
     report: Output[HTML],
 ) -> NamedTuple("TuneOutputs", [("best_lam", float)]):
     """Fan-in of the λ search: grid table, selected λ per fold and for the mean (beside the paper's 0.1),
-    plot and HTML report."""
+    plot and HTML report. ``lambda_grid``: the pipeline's grid, in its order (ties go to the λ first in it)."""
     import json
     import os
     import shutil
@@ -23,7 +24,7 @@ def tune_report(
 
     from facet_lib.steps import tune_report_step
 
-    s = tune_report_step([p.path for p in points], table.path, tune_config)
+    s = tune_report_step([p.path for p in points], table.path, tune_config, grid=lambda_grid)
     mean = s["table"].loc["mean"]
     for lam in s["grid"]:
         metrics.log_metric(f"val_mean_lam_{lam:g}", float(mean[lam]))

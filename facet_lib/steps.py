@@ -307,13 +307,14 @@ def tune_step(
 
 
 @_timed
-def tune_report_step(point_dirs: list[str], out: str | Path, tune: dict) -> dict:
-    """Fan-in of the λ search: the points of every task → grid table, selected λ, plot, report."""
+def tune_report_step(point_dirs: list[str], out: str | Path, tune: dict, grid: list[float] | None = None) -> dict:
+    """Fan-in of the λ search: the points of every task → grid table, selected λ, plot, report. ``grid``:
+    the search's λ in its order (ties go to the λ first in it); default ``tune.grid``."""
     from facet_lib.config import TuneConfig
     from facet_lib.train.tune import read_points, tune_report
 
     cfg = from_params(TuneConfig, tune)
-    return tune_report(read_points(point_dirs), out, cfg.metric)  # the grid: the points' own λ, sorted
+    return tune_report(read_points(point_dirs), out, cfg.metric, [float(v) for v in (grid or cfg.grid)])
 
 
 def views_render(views_dir: str | Path) -> tuple[dict, str]:

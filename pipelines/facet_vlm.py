@@ -176,7 +176,9 @@ def render_train_register(
                 tune_config=tune_overrides,
             )
             tl = _gpu(_task(tl, "4", "16G", "24G"))
-        trep = tune_report(points=dsl.Collected(tl.outputs["points"]), tune_config=tune_overrides)
+        trep = tune_report(
+            points=dsl.Collected(tl.outputs["points"]), tune_config=tune_overrides, lambda_grid=lambda_grid
+        )
         _task(trep, "1", "4G", "8G", s3=False)
 
 

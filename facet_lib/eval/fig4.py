@@ -113,6 +113,17 @@ def fig4_table(runs: list[str]) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows), notes
 
 
+def fig4_grids(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(ours, paper): setting × the six columns, both in the paper's six rows (a setting not run is an empty
+    row of ours), so that row i of one panel is row i of the other."""
+    cols, order = [column_name(a, b) for a, b in COLUMNS], list(SETTINGS.values())
+
+    def grid(field: str) -> pd.DataFrame:
+        return table.pivot(index="row", columns="column", values=field).reindex(index=order, columns=cols)
+
+    return grid("ours"), grid("paper")
+
+
 def _panel(ax, grid: pd.DataFrame, title: str, span: float, ylabels: bool = True) -> object:
     """One heatmap: deeper blue = larger gain (as the paper's), red = a loss, grey = no value."""
     values = grid.to_numpy(float)
@@ -144,18 +155,12 @@ def write_fig4(runs: list[str], out: str | Path) -> dict:
     table, notes = fig4_table(runs)
     table.to_csv(out / "fig4.csv", index=False)
     cols = [column_name(a, b) for a, b in COLUMNS]
-    order = [SETTINGS[s] for s in SETTINGS]
-
-    def grid(field: str) -> pd.DataFrame:
-        g = table.pivot(index="row", columns="column", values=field).reindex(columns=cols)
-        return g.reindex([r for r in order if r in g.index])
-
-    ours, paper = grid("ours"), grid("paper").reindex(order)
+    ours, paper = fig4_grids(table)
     span = max(1e-6, float(np.nanmax(np.abs(np.r_[ours.to_numpy(float).ravel(), paper.to_numpy(float).ravel()]))))
     random = any(weights_note(n) for n in notes)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(order) + 3))
-    _panel(axes[0], ours, "ours" + (" (random backbone weights)" if random else ""), span)
-    im = _panel(axes[1], paper, "paper (§4.4.1, §4.4.2; – = not printed)", span, ylabels=False)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.5 * len(ours) + 3))
+    _panel(axes[0], ours, "ours" + (" (random backbone weights)" if random else "") + "; – = not run", span)
+    im = _panel(axes[1], paper, "paper (§4.4.1, §4.4.2; – = not printed)", span)  # rows labelled in both
     fig.colorbar(im, ax=axes, fraction=0.03, label="accuracy difference (percentage points)")
     fig.suptitle("Fig. 4: accuracy gains between FACET-VLM variants")
     fig.savefig(out / "fig4.png", dpi=110, bbox_inches="tight")
@@ -164,7 +169,7 @@ def write_fig4(runs: list[str], out: str | Path) -> dict:
     if random:
         lines += [f"**{weights_note('random')}**", ""]
     lines += ["| setting: ours (paper) | " + " | ".join(cols) + " |", "|" + " --- |" * (len(cols) + 1)]
-    for r in ours.index:
+    for r in [r for r in ours.index if r in set(table["row"])]:  # the settings that were run
         sub = table[table["row"] == r].set_index("column").reindex(cols)
         cells = [f"{o:.2f} ({'–' if math.isnan(p) else f'{p:.2f}'})" for o, p in zip(sub["ours"], sub["paper"])]
         lines.append(f"| {r} | " + " | ".join(cells) + " |")

@@ -213,6 +213,37 @@ def _write_config(
     (out / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
 
 
+def fit_and_score(
+    runner: Runner,
+    data: Data,
+    tr_idx: np.ndarray,
+    eval_idx: np.ndarray,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    ckpt_path: Path,
+    desc: str,
+) -> tuple[FacetVLM, list[dict], pd.DataFrame]:
+    """Train a fresh model on rows ``tr_idx`` (resuming from ``ckpt_path``) and score rows ``eval_idx``:
+    (model, history, predictions frame). The body shared by a CV fold and a λ-search point."""
+    y = torch.tensor([data.labels.index(x) for x in data.rows["label"]])
+    model = runner.model(model_cfg)
+    bank = model.build_text_bank(data.labels, model_prompts(model.cfg, data.labels))
+    history = train_fold(
+        model,
+        bank,
+        runner.hidden_fn(model, data, tr_idx, train_cfg),
+        y[tr_idx],
+        train_cfg,
+        ckpt_path=ckpt_path,
+        progress=runner.progress,
+        desc=desc,
+        frozen_tokens=runner.frozen_tokens_fn(model, data, tr_idx),
+    )
+    hidden = runner.hidden_fn(model, data, eval_idx, train_cfg)
+    scores = predict(model, bank, hidden, len(eval_idx), device=train_cfg.device)
+    return model, history, predictions_frame(data.rows.iloc[eval_idx], scores, data.labels)
+
+
 def train_one_fold(
     runner: Runner,
     data: Data,
@@ -237,24 +268,9 @@ def train_one_fold(
     tr_idx, te_idx = tr.index.to_numpy(), te.index.to_numpy()
     if not len(tr_idx) or not len(te_idx):
         raise ConfigError(f"fold {fold}: {len(tr_idx)} training and {len(te_idx)} test samples; both must be > 0")
-    y = torch.tensor([data.labels.index(x) for x in data.rows["label"]])
-    model = runner.model(model_cfg)
-    bank = model.build_text_bank(data.labels, model_prompts(model.cfg, data.labels))
-    history = train_fold(
-        model,
-        bank,
-        runner.hidden_fn(model, data, tr_idx, train_cfg),
-        y[tr_idx],
-        train_cfg,
-        ckpt_path=out / "checkpoint.pt",
-        progress=runner.progress,
-        desc=desc or f"fold {fold}",
-        frozen_tokens=runner.frozen_tokens_fn(model, data, tr_idx),
+    model, history, preds = fit_and_score(
+        runner, data, tr_idx, te_idx, model_cfg, train_cfg, out / "checkpoint.pt", desc or f"fold {fold}"
     )
-    scores = predict(
-        model, bank, runner.hidden_fn(model, data, te_idx, train_cfg), len(te_idx), device=train_cfg.device
-    )
-    preds = predictions_frame(data.rows.iloc[te_idx], scores, data.labels)
     preds.to_csv(out / "predictions.csv", index=False)
     # the trivial baseline on the same split (logistic regression on 32x32 grey views), for the report
     baseline_fold(runner.baseline_features(data), rows, fold, seed=train_cfg.seed).to_csv(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import html
 import json
 from pathlib import Path
@@ -23,15 +24,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 
-from facet_lib.config import TuneConfig  # noqa: E402
+from facet_lib.config import TuneConfig, to_params  # noqa: E402
 from facet_lib.data.folds import split  # noqa: E402
-from facet_lib.data.labels import model_prompts  # noqa: E402
 from facet_lib.errors import ConfigError  # noqa: E402
 from facet_lib.eval.metrics import fold_metrics  # noqa: E402
 from facet_lib.eval.report import weights_note  # noqa: E402
-from facet_lib.train.loop import predict, predictions_frame, train_fold  # noqa: E402
+from facet_lib.train import cv  # noqa: E402  (cv.fit_and_score: the body shared with a CV fold)
 
 PAPER_LAMBDA = 0.1  # §3.4
 
@@ -53,32 +52,56 @@ def _point_name(fold: int, lam: float) -> str:
     return f"point-fold{fold}-lam{lam:g}.json"
 
 
+def point_fingerprint(runner, data, tune: TuneConfig, tcfg, tr_idx: np.ndarray, val_idx: np.ndarray) -> dict:
+    """Everything a point's score depends on: the model/train settings (λ included), the split settings, the
+    backbone weights, the render digest, the samples (ids, labels, folds) and the validation subjects.
+    A point on disk is reused only when its fingerprint equals this one."""
+    rows = data.rows
+    cols = [c for c in ("sample_id", "subject", "label", "fold") if c in rows]
+    samples = hashlib.sha256(rows[cols].astype(str).to_csv(index=False).encode()).hexdigest()
+    ident = {
+        "model": to_params(runner.model_cfg),
+        "train": to_params(tcfg),
+        "tune": {"val_frac": float(tune.val_frac), "seed": int(tune.seed)},
+        "backbone_weights": runner.weights,
+        "render_digest": data.render_digest,
+        "labels": list(data.labels),
+        "samples_sha256": samples,
+        "train_samples": len(tr_idx),
+        "val_subjects": sorted(set(rows["subject"].iloc[val_idx].astype(str))),
+    }
+    key = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
+    return {"key": key, **ident}
+
+
 def tune_point(runner, data, fold: int, lam: float, tune: TuneConfig, out: str | Path) -> dict:
     """Train fold ``fold``'s training part minus its validation subjects with λ = ``lam`` and score the
-    validation split. A point already written is read back (a rerun resumes)."""
+    validation split. A point already written is read back (a rerun resumes) only when its fingerprint
+    (``point_fingerprint``) matches; otherwise it is recomputed and the reason logged."""
     out = Path(out)
     path = out / _point_name(fold, lam)
-    if path.exists():
-        return json.loads(path.read_text())
     tr_idx, val_idx = validation_split(data.rows, fold, tune.val_frac, tune.seed)
     tcfg = dataclasses.replace(runner.train_cfg, lam=float(lam))
-    y = torch.tensor([data.labels.index(x) for x in data.rows["label"]])
-    model = runner.model(runner.model_cfg)
-    bank = model.build_text_bank(data.labels, model_prompts(model.cfg, data.labels))
+    fp = point_fingerprint(runner, data, tune, tcfg, tr_idx, val_idx)
     work = out / path.stem
-    train_fold(
-        model,
-        bank,
-        runner.hidden_fn(model, data, tr_idx, tcfg),
-        y[tr_idx],
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get("fingerprint", {}).get("key") == fp["key"]:
+            return old
+        changed = sorted(k for k in fp if k != "key" and old.get("fingerprint", {}).get(k) != fp[k])
+        print(f"{path.name}: written with other settings/data ({', '.join(changed) or 'no fingerprint'}); recomputing")
+        (work / "checkpoint.pt").unlink(missing_ok=True)  # a checkpoint of the old settings must not resume
+    _, _, preds = cv.fit_and_score(
+        runner,
+        data,
+        tr_idx,
+        val_idx,
+        runner.model_cfg,
         tcfg,
-        ckpt_path=work / "checkpoint.pt",
-        progress=runner.progress,
-        desc=f"tune fold {fold} lambda={lam:g}",
-        frozen_tokens=runner.frozen_tokens_fn(model, data, tr_idx),
+        work / "checkpoint.pt",
+        f"tune fold {fold} lambda={lam:g}",
     )
-    scores = predict(model, bank, runner.hidden_fn(model, data, val_idx, tcfg), len(val_idx), device=tcfg.device)
-    m = fold_metrics(predictions_frame(data.rows.iloc[val_idx], scores, data.labels), data.labels)
+    m = fold_metrics(preds, data.labels)
     train_labels = data.rows["label"].iloc[tr_idx]
     majority = float((data.rows["label"].iloc[val_idx] == train_labels.mode().iloc[0]).mean())
     rec = {
@@ -89,8 +112,9 @@ def tune_point(runner, data, fold: int, lam: float, tune: TuneConfig, out: str |
         "majority_accuracy": majority,  # the trivial baseline: the training part's most frequent label
         "train_samples": len(tr_idx),
         "val_samples": len(val_idx),
-        "val_subjects": sorted(set(data.rows["subject"].iloc[val_idx].astype(str))),
+        "val_subjects": fp["val_subjects"],
         "backbone_weights": runner.weights,
+        "fingerprint": fp,
     }
     path.write_text(json.dumps(rec, indent=1))
     (work / "checkpoint.pt").unlink(missing_ok=True)
@@ -140,7 +164,8 @@ def tune_report(points: list[dict], out: str | Path, metric: str = "accuracy", g
         "grid": [float(v) for v in order],
         "backbone_weights": weights,
         "note": weights_note(weights) or "",
-        "tie_rule": "equal scores: the lambda first in the grid",
+        "tie_rule": "equal scores: the lambda first in the grid"
+        + ("" if grid else " (no grid given: ascending lambda)"),
     }
     (out / "tune_selected.json").write_text(json.dumps(selected, indent=1))
     _plot(lam_cols, float(base.mean()), out / "tune_plot.png", metric)

@@ -91,3 +91,34 @@ def test_two_runs_for_one_setting_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="two runs for setting 'bp4d'"):
         fig4_table([str(a), str(b)])
     assert main(["fig4", str(a), str(b), "--out", str(tmp_path / "x")]) == 2  # a clear error, exit 2
+
+
+def test_two_later_settings_sit_on_their_own_rows_in_both_panels(tmp_path, monkeypatch):
+    """Two runs that are not the first settings: ours has the paper's six rows too, aligned with the paper's
+    panel, and both panels label their rows (a row of ours is never drawn beside another setting's paper)."""
+    import matplotlib.figure
+
+    from facet_lib.eval.fig4 import fig4_grids
+
+    runs = [str(_run(tmp_path, "c", ACC, "bp4d-cross")), str(_run(tmp_path, "b", ACC, "bosphorus"))]
+    ours, paper = fig4_grids(fig4_table(runs)[0])
+    assert list(ours.index) == list(paper.index) == list(SETTINGS.values())
+    assert ours.loc["Bosphorus", "full − no_cvsa"] == pytest.approx(20.0)
+    assert ours.loc["BP4D (Cross-Dataset)", "full − no_cvsa"] == pytest.approx(20.0)
+    assert ours.drop(["Bosphorus", "BP4D (Cross-Dataset)"]).isna().all().all()  # not run: empty rows
+    assert paper.loc["BP4D (Cross-Dataset)", "full − no_cvsa"] == pytest.approx(13.00)
+
+    drawn = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: drawn.append(self))
+    write_fig4(runs, tmp_path / "fig4")
+    (fig,) = drawn
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == 2
+    for ax in panels:
+        assert [t.get_text() for t in ax.get_yticklabels()] == list(SETTINGS.values()), ax.get_title()
+    ours_ax = panels[0]
+    cells = {(round(t.get_position()[1]), t.get_text()) for t in ours_ax.texts}
+    row = list(SETTINGS).index("bosphorus")
+    assert (row, "20.00") in cells and (0, "–") in cells  # bosphorus's value on bosphorus's row; row 0 not run
+    md = (tmp_path / "fig4" / "fig4.md").read_text()
+    assert "| Bosphorus |" in md and "| BP4D (Cross-Dataset) |" in md and "Subset I)" not in md

@@ -33,6 +33,9 @@ def test_search_is_a_parallel_for_over_the_grid_with_a_fan_in(spec):
     loop = next(t for t in inner.values() if "parameterIterator" in t)
     assert loop["parameterIterator"]["items"]["inputParameter"].endswith("lambda_grid")
     assert "tune-report" in inner and "comp-tune-lambda" in text
+    # the fan-in gets the grid in its order: ties go to the λ first in it (tune_selected.json's rule)
+    grid_in = inner["tune-report"]["inputs"]["parameters"]["lambda_grid"]
+    assert grid_in["componentInputParameter"].endswith("lambda_grid")
     body = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
     assert "tune-lambda" in body
 

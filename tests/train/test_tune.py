@@ -118,3 +118,104 @@ def test_tune_cli_on_synthetic_data(rendered, tmp_path, capsys):
         {"grid": [0.0, 0.1], "val_frac": 0.3}, out, grid=[0.1], report=False,
     )  # fmt: skip
     assert [q.stat().st_mtime_ns for q in points] == before and len(res["points"]) == 2
+
+
+# --- a point is reused only for the settings and data it was computed with; the fold body is cv's ---
+
+
+def _fake_search(monkeypatch):
+    """A runner/data pair and a ``cv.fit_and_score`` that scores without training (counts its calls)."""
+    import types
+
+    from facet_lib.train import cv
+    from facet_lib.train.loop import predictions_frame
+
+    calls = []
+
+    def fake(runner, data, tr_idx, eval_idx, model_cfg, train_cfg, ckpt_path, desc):
+        calls.append((train_cfg.lam, desc))
+        scores = {"class_conditional": np.eye(2)[np.arange(len(eval_idx)) % 2].astype(np.float32)}
+        return None, [], predictions_frame(data.rows.iloc[eval_idx], scores, data.labels)
+
+    monkeypatch.setattr(cv, "fit_and_score", fake)
+    rows = _rows(n_subjects=6, per=2, k=2).assign(
+        sample_id=lambda r: [f"s{i}" for i in range(len(r))], label=lambda r: ["happy", "sad"] * (len(r) // 2)
+    )
+    mcfg, tcfg = PRESETS["tiny-cpu"]
+    runner = types.SimpleNamespace(model_cfg=mcfg, train_cfg=tcfg, weights="random (untrained)")
+    data = cv.Data(rows=rows, render={}, render_digest="digest-a", labels=["happy", "sad"])
+    return runner, data, calls
+
+
+def test_a_point_is_recomputed_when_its_settings_or_data_change(monkeypatch, tmp_path, capsys):
+    import dataclasses
+    import types
+
+    from facet_lib.train.tune import tune_point
+
+    runner, data, calls = _fake_search(monkeypatch)
+    tune = TuneConfig(grid=(0.1,), val_frac=0.3, seed=0)
+    first = tune_point(runner, data, 0, 0.1, tune, tmp_path)
+    assert len(calls) == 1 and first["fingerprint"]["render_digest"] == "digest-a"
+    assert tune_point(runner, data, 0, 0.1, tune, tmp_path) == first and len(calls) == 1  # same: read back
+    rep = dataclasses.replace
+    changes = [  # (the fingerprint field named in the log line, runner attributes, data, tune settings)
+        ("tune", {}, data, rep(tune, seed=3)),
+        ("tune", {}, data, rep(tune, val_frac=0.6)),
+        ("train", {"train_cfg": rep(runner.train_cfg, lr=1e-2)}, data, tune),
+        ("model", {"model_cfg": PRESETS["paper"][0]}, data, tune),
+        ("backbone_weights", {"weights": "openai"}, data, tune),
+        ("render_digest", {}, rep(data, render_digest="digest-b"), tune),
+        ("samples_sha256", {}, rep(data, rows=data.rows.assign(label="happy")), tune),
+    ]
+    for field, attrs, d, t in changes:
+        capsys.readouterr()
+        n = len(calls)
+        rec = tune_point(types.SimpleNamespace(**{**vars(runner), **attrs}), d, 0, 0.1, t, tmp_path)
+        assert len(calls) == n + 1, field  # recomputed, not read back
+        line = capsys.readouterr().out.strip()
+        assert "recomputing" in line and field in line and len(line.splitlines()) == 1, line
+        assert json.loads((tmp_path / "point-fold0-lam0.1.json").read_text()) == rec
+        tune_point(runner, data, 0, 0.1, tune, tmp_path)  # back to the first settings (recomputed once more)
+    # a point written before fingerprints existed is not trusted either
+    p = tmp_path / "point-fold0-lam0.1.json"
+    p.write_text(json.dumps({k: v for k, v in first.items() if k != "fingerprint"}))
+    n = len(calls)
+    tune_point(runner, data, 0, 0.1, tune, tmp_path)
+    assert len(calls) == n + 1 and "recomputing" in capsys.readouterr().out
+
+
+def test_a_cv_fold_and_a_search_point_share_one_train_and_score_body(monkeypatch, tmp_path):
+    from facet_lib.train import cv
+    from facet_lib.train.tune import tune_point
+
+    class Called(Exception):
+        pass
+
+    def boom(*a, **k):
+        raise Called
+
+    runner, data, _ = _fake_search(monkeypatch)
+    monkeypatch.setattr(cv, "fit_and_score", boom)
+    with pytest.raises(Called):
+        tune_point(runner, data, 0, 0.1, TuneConfig(), tmp_path / "t")
+    with pytest.raises(Called):
+        cv.train_one_fold(runner, data, 0, tmp_path / "f")
+
+
+def test_the_fan_in_breaks_ties_by_the_pipelines_grid_order(tmp_path):
+    pts = [
+        {"fold": f, "lam": lam, "accuracy": 0.5, "macro_f1": 0.5, "majority_accuracy": 0.5, "backbone_weights": "x"}
+        for f in (0, 1)
+        for lam in (0.0, 0.1, 1.0)
+    ]
+    d = tmp_path / "pts"
+    d.mkdir()
+    for p in pts:
+        (d / f"point-fold{p['fold']}-lam{p['lam']:g}.json").write_text(json.dumps(p))
+    sel = tune_report_step([str(d)], tmp_path / "r", {}, grid=[0.1, 1.0, 0.0])
+    assert sel["grid"] == [0.1, 1.0, 0.0] and sel["best_mean_lam"] == 0.1 and set(sel["per_fold"].values()) == {0.1}
+    assert "first in the grid" in sel["tie_rule"]
+    # without a grid: the search's default grid order (TuneConfig.grid), as the CLI's tune uses it
+    default = tune_report_step([str(d)], tmp_path / "r2", {"grid": [1.0, 0.0, 0.1]})
+    assert default["best_mean_lam"] == 1.0
