@@ -4,18 +4,21 @@ fingerprint (never cached) → ingest (cached by the data's content) ‖ configu
 fetch-weights (a pretrained tag → its S3 copy, stored once) →
 render | rank-pool (ParallelFor over shard groups) → merge → extract-features → train-fold (ParallelFor
 over folds) → evaluate (fan-in) → register (never cached; same data + settings + code = nothing new)
-[→ cross-dataset test when a target is given] [→ deploy (never cached) when a target is given].
+[→ cross-dataset test when a target is given] [→ deploy (never cached) when a target is given]
+[→ λ search (tune-lambda ParallelFor → tune-report)] [→ ablations → fig4 (the run's row of Fig. 4)].
 Needs a KFP backend ≥ 2.5 for `dsl.Collected` artifact fan-in in the open-source backend.
 """
 
 from kfp import dsl, kubernetes
 
+from components.ablations import ablations as ablations_task
 from components.configure import configure
 from components.cross_dataset import cross_dataset
 from components.deploy import deploy
 from components.evaluate import evaluate
 from components.extract_features import extract_features
 from components.fetch_weights import fetch_weights
+from components.fig4 import fig4
 from components.fingerprint import fingerprint
 from components.ingest import ingest
 from components.merge_views import merge_views
@@ -90,6 +93,7 @@ def render_train_register(
     lambda_search: bool,
     lambda_grid: list,
     tune_overrides: dict,
+    ablations: bool,
 ):
     """Everything after ingest, as a sub-pipeline whose loops run over its own inputs (the parameters are
     the facet-vlm pipeline's, with the settings resolved by `configure`)."""
@@ -180,6 +184,11 @@ def render_train_register(
             points=dsl.Collected(tl.outputs["points"]), tune_config=tune_overrides, lambda_grid=lambda_grid
         )
         _task(trep, "1", "4G", "8G", s3=False)
+    with dsl.If(ablations == True, name="ablations"):  # noqa: E712 (a KFP condition, not Python's)
+        # §4.4: every variant on the run's folds, then the run's row of Fig. 4 beside the paper's values
+        abl = ablations_task(views=views, index=index, model_config=model_config, train_config=train_config)
+        abl = _gpu(_task(abl, "4", "16G", "24G"))
+        _task(fig4(ablation_table=abl.outputs["ablation_table"]), "1", "4G", "8G", s3=False)
 
 
 @dsl.pipeline(
@@ -223,6 +232,7 @@ def facet_vlm_pipeline(
     lambda_search: bool = False,
     lambda_grid: list = list(TuneConfig().grid),
     tune_overrides: dict = {},
+    ablations: bool = False,
 ):
     """FACET-VLM 3D/4D facial expression recognition: render, subject-independent K-fold training,
     evaluation, registry and KServe deployment.
@@ -271,6 +281,8 @@ def facet_vlm_pipeline(
             then fixes lambda = 0.1).
         lambda_grid: Lambda values of the search, one task each.
         tune_overrides: Other search settings (TuneConfig), e.g. {"val_frac": 0.25, "metric": "macro_f1"}.
+        ablations: Also run every ablation variant of section 4.4 on the folds and draw the run's row of Fig. 4
+            beside the paper's values (HTML/Markdown); off by default.
     """
     fp = _task(fingerprint(data_uri=data_uri), "1", "1G", "2G", cache=False)
     cfg = configure(
@@ -330,4 +342,5 @@ def facet_vlm_pipeline(
         lambda_search=lambda_search,
         lambda_grid=lambda_grid,
         tune_overrides=tune_overrides,
+        ablations=ablations,
     )

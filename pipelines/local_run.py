@@ -35,8 +35,8 @@ STAGES: dict[str, tuple[str, ...]] = {
     "ingest": ("fingerprint", "configure", "ingest"),
     "render": ("render", "rank-pool", "rank-pool-2", "merge-views"),
     "features": ("fetch-weights", "extract-features"),
-    "train": ("train-fold", "tune-lambda", "tune-report", "cross-dataset"),
-    "evaluate": ("evaluate",),
+    "train": ("train-fold", "tune-lambda", "tune-report", "cross-dataset", "ablations"),
+    "evaluate": ("evaluate", "fig4"),
     "register": ("register",),
     "deploy": ("deploy",),
 }

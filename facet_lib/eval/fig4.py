@@ -180,3 +180,24 @@ def write_fig4(runs: list[str], out: str | Path) -> dict:
         "notes": notes,
         "files": [str(out / f) for f in ("fig4.csv", "fig4.png", "fig4.md")],
     }
+
+
+def fig4_report(runs: list[str], out: str | Path) -> dict:
+    """``write_fig4`` plus ``fig4.html``: one self-contained page (the heatmap embedded, the table of ours
+    beside the paper's values and every cell's source) for a pipeline's HTML artifact."""
+    import base64
+    import html
+
+    res = write_fig4(runs, out)
+    out = Path(out)
+    img = base64.b64encode((out / "fig4.png").read_bytes()).decode()
+    table = pd.read_csv(out / "fig4.csv").round(4)
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in res["notes"])
+    (out / "fig4.html").write_text(
+        "<!doctype html><meta charset=utf-8><title>Fig. 4</title>"
+        "<h1>Fig. 4: accuracy differences between FACET-VLM variants (percentage points)</h1>"
+        f'<img alt="Fig. 4 heatmap: ours beside the paper" src="data:image/png;base64,{img}">'
+        f"<ul>{notes}</ul>{table.to_html(index=False, na_rep='–')}"
+    )
+    res["files"].append(str(out / "fig4.html"))
+    return res

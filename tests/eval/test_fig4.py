@@ -122,3 +122,14 @@ def test_two_later_settings_sit_on_their_own_rows_in_both_panels(tmp_path, monke
     assert (row, "20.00") in cells and (0, "–") in cells  # bosphorus's value on bosphorus's row; row 0 not run
     md = (tmp_path / "fig4" / "fig4.md").read_text()
     assert "| Bosphorus |" in md and "| BP4D (Cross-Dataset) |" in md and "Subset I)" not in md
+
+
+def test_the_pipeline_page_is_one_self_contained_html_with_ours_beside_the_paper(tmp_path):
+    from facet_lib.eval.fig4 import fig4_report
+
+    run = _run(tmp_path, "b", ACC, "bosphorus")
+    res = fig4_report([str(run)], tmp_path / "out")
+    page = (tmp_path / "out" / "fig4.html").read_text()
+    assert "data:image/png;base64," in page and "Bosphorus" in page
+    assert "10.34" in page and "20.0" in page  # the paper's full − no_cvsa and ours, in one table
+    assert str(tmp_path / "out" / "fig4.html") in res["files"]

@@ -95,6 +95,26 @@ def test_dag_structure(spec):
     assert wired == {"componentInputParameter": "cross_protocol"}
 
 
+def test_ablation_branch_draws_fig4_from_the_runs_ablation_table(spec):
+    """Issue 19.5: off by default; ablations → fig4 (HTML and Markdown artifacts) inside one condition."""
+    spec, platform = spec
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["ablations"]["defaultValue"] is False and params["ablations"]["parameterType"] == "BOOLEAN"
+    sub = spec["components"]["comp-render-train-register"]["dag"]["tasks"]
+    cond = next(t for t in sub.values() if "ablations" in t.get("triggerPolicy", {}).get("condition", ""))
+    assert cond["inputs"]["parameters"]["pipelinechannel--ablations"] == {"componentInputParameter": "ablations"}
+    inner = spec["components"][cond["componentRef"]["name"]]["dag"]["tasks"]
+    assert set(inner) == {"ablations", "fig4"}
+    src = inner["fig4"]["inputs"]["artifacts"]["ablation_table"]["taskOutputArtifact"]
+    assert src == {"producerTask": "ablations", "outputArtifactKey": "ablation_table"}
+    outs = spec["components"]["comp-fig4"]["outputDefinitions"]["artifacts"]
+    assert outs["report"]["artifactType"]["schemaTitle"] == "system.HTML"
+    assert outs["markdown"]["artifactType"]["schemaTitle"] == "system.Markdown"
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(k8s["exec-ablations"]["podMetadata"]["annotations"].values()) == {"1"}  # a GPU step
+    assert spec["deploymentSpec"]["executors"]["exec-ablations"]["container"]["resources"]["accelerator"]
+
+
 def test_caching_policy(spec):
     spec, _ = spec
     comps = spec["components"]

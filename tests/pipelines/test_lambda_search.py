@@ -3,6 +3,7 @@ the grid, a fan-in report) and, in a slow test, run with kfp.local on synthetic 
 
 import json
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -70,3 +71,40 @@ def test_lambda_search_runs_with_kfp_local(s3, tmp_path):
     sel = json.loads(next((tmp_path / "root").rglob("tune_selected.json")).read_text())
     assert sel["grid"] == [0.0, 0.1] and set(sel["per_fold"]) == {"0", "1"} and sel["paper_lam"] == 0.1
     assert len(list((tmp_path / "root").rglob("point-*.json"))) == 4  # 2 λ tasks × 2 folds
+
+
+@pytest.mark.slow
+def test_ablations_and_fig4_run_with_kfp_local(s3, tmp_path):
+    """Issue 19.5: the ablation branch of a kfp.local run, then its row of Fig. 4 beside the paper's values."""
+    from facet_lib import storage
+    from facet_lib.data.synthetic import SynthConfig, generate
+    from pipelines.local_run import run_local
+
+    data = generate("bu3dfe", tmp_path / "data", SynthConfig(subjects=4, step=3.0, seed=2, workers=1))
+    storage.upload_dir(data, "s3://facet-abl/bu3dfe")
+    res = run_local(
+        tmp_path / "root",
+        data_uri="s3://facet-abl/bu3dfe",
+        dataset="bu3dfe",
+        protocol="bu3dfe-I",
+        n_folds=2,
+        shard_size=64,
+        registry_uri="s3://facet-abl-models/registry",
+        model_name="abl",
+        preset="tiny-cpu",
+        epochs=1,
+        render_size=64,
+        train_overrides={"freeze_epochs": 1, "device": "cpu"},
+        ablations=True,
+    )
+    status = {t["task"]: t["status"] for t in res["tasks"]}
+    assert status["ablations"] == status["fig4"] == "SUCCESS", status
+    root = tmp_path / "root"
+    cells = pd.read_csv(next(root.rglob("fig4.csv")))
+    assert set(cells["setting"]) == {"bu3dfe-I"} and len(cells) == 6
+    assert cells.set_index("column").loc["full − no_cvsa", "paper"] == pytest.approx(11.65)  # §4.4.1
+    assert cells["ours"].notna().any()
+    htmls = [p for p in root.rglob("report") if p.is_file() and "fig4" in str(p)]
+    assert htmls and "data:image/png;base64," in htmls[0].read_text()
+    mds = [p for p in root.rglob("markdown") if p.is_file() and "fig4" in str(p)]
+    assert mds and "BU-3DFE (Subset I)" in mds[0].read_text() and "random backbone weights" in mds[0].read_text()
