@@ -24,6 +24,8 @@ from facet_lib.eval.targets import (
     PAPER_ROW,
     THIS_RUN,
     backbone_note,
+    compared_note,
+    compared_row,
     comparison_table,
     paper_target,
     published_note,
@@ -169,8 +171,9 @@ def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | N
     refs.to_csv(out / "cv_table.csv", index=False)  # + paper, diff_to_paper and baseline_logreg rows
     full = headline(table, context, weights, baseline)
     # the weights note is printed once beside the table, not in every row (it stays in summary["comparison"])
-    head = full.loc[head_rows(full)].drop(columns=["backbone_weights"])
-    places = standings(context.get("protocol"), full["ours_mean"].to_dict())
+    head = full.loc[head_rows(full)].drop(columns=["backbone_weights", "compared"])
+    row = compared_row(context.get("protocol"))  # 4DME: pooled (Table 5 is one set over all samples)
+    places = standings(context.get("protocol"), full[f"ours_{row}"].to_dict())
     best = best_fold(table)
     by_fold = {int(i["fold"]): (i, str(d)) for i, d in zip(infos, fold_dirs)}
     name = context.get("variant") or "cross-validation"
@@ -193,6 +196,7 @@ def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | N
         "per_fold_accuracy": {str(f): by_fold[f][0]["metrics"]["accuracy"] for f in sorted(by_fold)},
         "confusion": cm.tolist(),
         "history": {str(f): by_fold[f][0].get("history", []) for f in sorted(by_fold)},
+        "compared_row": row,
         "comparison": full.reset_index().to_dict("records"),
         "standing": standing_records(places),
     }
@@ -208,6 +212,8 @@ def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | N
         "",
         *_markdown(head),
         "",
+        compared_note(context.get("protocol")),
+        "",
         backbone_note(weights),
         "",
         *standing_lines(places, note=note),
@@ -221,6 +227,7 @@ def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | N
         f"<p>Backbone weights: {weights}" + (f" — <b>{note}</b>" if note else "") + "</p>",
         f"<p>{len(preds)} folds; best fold {best} (highest class-conditional accuracy)</p>",
         head.round(4).to_html(),
+        f"<p>{compared_note(context.get('protocol'))}</p>",
         f"<p>{backbone_note(weights)}</p>",
         *standing_lines(places, html=True, note=note),
         "<ul>" + "".join(f"<li>{k}: {v}</li>" for k, v in DEFINITIONS.items()) + "</ul>",

@@ -20,6 +20,25 @@ MISSING = "not in paper_targets.yaml"
 THIS_RUN = "this run"
 PAPER_ROW = "FACET-VLM (paper)"
 ROW_KEYS = {"method", "ref", "metrics", "setting", "gap"}
+# Which row of our CV table stands against the paper's number (``diff_to_paper`` and the published ranking):
+# the mean over folds, except where the paper's table is one set of numbers over all samples — Table 5
+# (4DME) is (docs/paper-notes.md #13), so there our ``pooled`` row (all folds' predictions scored at once).
+COMPARED_ROW = {"4dme": "pooled"}
+COMPARED_WHY = {
+    "mean": "the mean over folds (the paper reports cross-validated means)",
+    "pooled": "all folds' predictions scored at once (Table 5 is one set of numbers over all samples)",
+}
+
+
+def compared_row(protocol: str | None) -> str:
+    """``mean`` or ``pooled``: the row of our CV table compared with the paper's number for ``protocol``."""
+    return COMPARED_ROW.get(str(protocol), "mean")
+
+
+def compared_note(protocol: str | None) -> str:
+    """The sentence a report prints to say which of our rows ``diff_to_paper`` and the ranking use."""
+    row = compared_row(protocol)
+    return f"diff_to_paper and the published ranking compare our `{row}` row: {COMPARED_WHY[row]}."
 
 
 def _fraction(v) -> bool:
@@ -160,7 +179,8 @@ def comparison_table(
     path: str | None = None,
 ) -> pd.DataFrame:
     """One row per metric: ours (mean ± std over folds, pooled), the trivial baseline, the paper's number,
-    ours − paper, the paper's source and the backbone-weights note. ``table`` and ``baseline`` are CV tables
+    ours − paper (our ``compared_row(protocol)`` row, named in ``compared``), the paper's source and the
+    backbone-weights note. ``table`` and ``baseline`` are CV tables
     (``facet_lib.eval.metrics.cv_table``)."""
 
     def summary(t: pd.DataFrame | None) -> dict:
@@ -172,10 +192,12 @@ def comparison_table(
     ours, base = summary(table), summary(baseline)
     metrics = [c for c in table.columns if c not in ("mode", "fold", "n")]
     note = backbone_note(weights, path)
+    row = compared_row(protocol)
     rows = []
     for m in metrics:
         paper, source = paper_target(protocol, m, variant, path)
         mean = float(ours["mean"][m]) if "mean" in ours else math.nan
+        compared = float(ours[row][m]) if row in ours else math.nan
         rows.append(
             {
                 "metric": m,
@@ -185,7 +207,8 @@ def comparison_table(
                 "ours_pooled": float(ours["pooled"][m]) if "pooled" in ours else math.nan,
                 "baseline_logreg": float(base["mean"][m]) if "mean" in base and m in base["mean"] else math.nan,
                 "paper": math.nan if paper is None else float(paper),
-                "diff_to_paper": math.nan if paper is None else mean - float(paper),
+                "compared": row,
+                "diff_to_paper": math.nan if paper is None else compared - float(paper),
                 "paper_source": source,
                 "backbone_weights": note,
             }
@@ -215,12 +238,13 @@ def with_reference_rows(
     path: str | None = None,
 ) -> pd.DataFrame:
     """The CV table as written to ``cv_table.csv``: plus, per inference mode, a ``paper`` row (the paper's
-    number per metric column, NaN where it gives none) and a ``diff_to_paper`` row (our mean − paper),
-    and the trivial baseline's ``mean``/``std``/``pooled`` rows under mode ``baseline_logreg``."""
+    number per metric column, NaN where it gives none) and a ``diff_to_paper`` row (our
+    ``compared_row(protocol)`` row − paper: the mean, or for 4DME the pooled row), and the trivial baseline's ``mean``/``std``/``pooled`` rows under mode ``baseline_logreg``."""
     metrics = [c for c in table.columns if c not in ("mode", "fold", "n")]
+    row = compared_row(protocol)
     extra = []
     for mode in table["mode"].unique():
-        mean = table[(table["mode"] == mode) & (table["fold"].astype(str) == "mean")]
+        mean = table[(table["mode"] == mode) & (table["fold"].astype(str) == row)]
         paper = {m: paper_target(protocol, m, variant, path)[0] for m in metrics}
         paper = {m: math.nan if v is None else float(v) for m, v in paper.items()}
         extra.append({"mode": mode, "fold": "paper", **paper})

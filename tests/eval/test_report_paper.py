@@ -95,3 +95,42 @@ def test_metric_or_variant_the_paper_does_not_print_shows_an_empty_paper_column_
     summary = write_report(dirs, tmp_path / "out3", {"protocol": "bu3dfe-I"})
     f1 = {r["metric"]: r for r in summary["comparison"]}["macro_f1"]
     assert f1["paper"] is None and "accuracy only" in f1["paper_source"]
+
+
+def test_4dme_compares_the_pooled_row_with_table5_in_diff_ranking_and_report(tmp_path):
+    """Table 5 is one set of numbers over all samples (docs/paper-notes.md #13): for 4DME diff_to_paper, the
+    cv_table's diff_to_paper row and the published ranking use our pooled row, not the fold mean."""
+    import facet_lib.eval.report as rep
+
+    labels = ["positive", "negative", "surprise", "repression", "others"]
+    dirs = []
+    for fold, (true, pred) in enumerate([(labels, labels), (labels * 2, labels[1:] + labels[:1] + labels)]):
+        d = tmp_path / f"f{fold}"  # fold 0: 5 of 5 right; fold 1: 5 of 10 → mean ≠ pooled
+        d.mkdir()
+        df = pd.DataFrame({"sample_id": [f"s{fold}{i}" for i in range(len(true))], "subject": f"S{fold}"})
+        df.assign(label=true, pred_class_conditional=pred, pred_label_free=pred).to_csv(
+            d / "predictions.csv", index=False
+        )
+        info = {"fold": fold, "labels": labels, "backbone_weights": "random (untrained)", "metrics": {"accuracy": 0}}
+        (d / "fold.json").write_text(json.dumps(info))
+        dirs.append(d)
+    s = rep.write_report(dirs, tmp_path / "out", {"protocol": "4dme"})
+    avg = {r["metric"]: r for r in s["comparison"]}["acc_average"]
+    assert avg["ours_mean"] == pytest.approx((1.0 + 0.8) / 2)  # per-fold one-vs-rest means 1.0 and 0.8
+    assert avg["ours_pooled"] == pytest.approx(1 - 2 * (5 / 15) / 5)  # 5 errors in 15
+    assert avg["compared"] == "pooled" and s["compared_row"] == "pooled"
+    assert avg["diff_to_paper"] == pytest.approx(avg["ours_pooled"] - 0.8683)
+    t = pd.read_csv(tmp_path / "out" / "cv_table.csv", dtype={"fold": str}).set_index(["mode", "fold"])
+    assert t.loc[("class_conditional", "diff_to_paper"), "acc_average"] == pytest.approx(avg["ours_pooled"] - 0.8683)
+    ours = next(r for r in s["standing"]["acc_average"] if r["method"] == "this run")
+    assert ours["value"] == pytest.approx(avg["ours_pooled"])
+    for name in ("report.md", "report.html"):
+        assert "compare our `pooled` row" in (tmp_path / "out" / name).read_text()
+    # every other protocol keeps the fold mean (the paper's cross-validated means), and says so
+    other = write_report(
+        [_fold(tmp_path / "g0", 0, ["anger", "happy"], ["anger", "happy"], ["anger", "anger"])],
+        tmp_path / "out2",
+        {"protocol": "bu4dfe"},
+    )
+    assert other["compared_row"] == "mean"
+    assert "compare our `mean` row" in (tmp_path / "out2" / "report.md").read_text()
