@@ -10,8 +10,10 @@ from facet_lib.errors import ConfigError
 
 HEAD_KEYS = ("cvsa", "cvsa_depth", "cvsa_heads", "cvsa_mlp", "mtgf")
 OLD_HEAD_KEYS = (*HEAD_KEYS, "head_out", "mtgf_input", "view_embed_from")  # a head as saved before issue 19
-# the forms every head had before the literal equations became the default (issue 19)
-OLD_FORMS = {"cvsa_form": "block", "cvsa_heads": 8, "mtgf_key_norm": True, "mtgf_bias": True, "gate_bias": True}
+# our stronger head forms (block CVSA, MTGF key LayerNorm and biases, gate bias): the ``recommended`` and
+# ``tiny-cpu`` presets use them, and every head had them before the literal equations became the default
+# (issue 19), so an old saved head is read with them
+OURS_FORMS = {"cvsa_form": "block", "cvsa_heads": 8, "mtgf_key_norm": True, "mtgf_bias": True, "gate_bias": True}
 OLD_MODEL_KEYS = ("clip_model", "pretrained", "checkpoint", "unfreeze_top", "head", "views", "micro")
 PROMPTS = ("table1", "bank")
 
@@ -71,7 +73,7 @@ class HeadConfig:
         """A head saved before the literal forms existed (all of its then eight settings, no ``cvsa_form``) had
         the block CVSA, MTGF's key LayerNorm and every bias."""
         if "cvsa_form" not in d and set(OLD_HEAD_KEYS) <= set(d):
-            d = {**OLD_FORMS, **d}
+            d = {**OURS_FORMS, **d}
         return d
 
 
@@ -113,7 +115,7 @@ class ModelConfig:
         flat = {k: d.pop(k) for k in HEAD_KEYS if k in d}
         if flat:  # such configs predate head_out & co.: their head had the learned output layer, post-CVSA inputs
             old = {"head_out": "learned", "mtgf_input": "post_cvsa", "view_embed_from": "post_cvsa"}
-            d["head"] = {**OLD_FORMS, **old, **d.get("head", {}), **flat}
+            d["head"] = {**OURS_FORMS, **old, **d.get("head", {}), **flat}
         if "prompts" not in d and (flat or set(OLD_MODEL_KEYS) <= set(d)):
             d["prompts"] = "bank"
         return d
@@ -193,10 +195,9 @@ class TuneConfig:
 # - ``tiny-cpu``: a small random-weight backbone for CPU demos and tests — its results only show that the
 #   pipeline works; the earlier settings (block CVSA, learned output layer, prompt bank), higher learning
 #   rates for random features.
-_STRONG = {"cvsa_form": "block", "cvsa_heads": 8, "mtgf_key_norm": True, "mtgf_bias": True, "gate_bias": True}
 _POST = {"mtgf_input": "post_cvsa", "view_embed_from": "post_cvsa"}
-_OURS_HEAD = HeadConfig(**_STRONG, head_out="learned", **_POST)
-_RECOMMENDED_HEAD = HeadConfig(**_STRONG, head_out="identity", **_POST)
+_OURS_HEAD = HeadConfig(**OURS_FORMS, head_out="learned", **_POST)
+_RECOMMENDED_HEAD = HeadConfig(**OURS_FORMS, head_out="identity", **_POST)
 PRESETS: dict[str, tuple[ModelConfig, TrainConfig]] = {
     "paper": (ModelConfig(clip_model="ViT-B-16", unfreeze_top=2), TrainConfig(epochs=30, freeze_epochs=5)),
     "recommended": (
