@@ -103,7 +103,8 @@ def _setup(d: Path):
     torch.manual_seed(0)
     m = FacetVLM(ModelConfig(clip_model="facet-tiny", unfreeze_top=1))
     labels = ["anger", "disgust", "fear", "happy", "sad", "surprise"]
-    save_bundle(d / "bundle", m, m.build_text_bank(labels, prompts_for(labels)), RenderConfig().to_dict())
+    text_bank = m.build_text_bank(labels, prompts_for(labels, mode=m.cfg.prompts))
+    save_bundle(d / "bundle", m, text_bank, RenderConfig().to_dict())
     scan = next(generate("bu3dfe", d / "data", SynthConfig(subjects=1, workers=1)).rglob("*_HA04*_F3D.wrl"))
     return d / "bundle", scan
 

@@ -50,7 +50,8 @@ def _served(w, bundle_dir: Path, device: str, n: int, conc: int) -> dict:
     from facet_lib.serving.predictor import FacetPredictor
 
     m = w.model
-    save_bundle(bundle_dir, m.cpu(), m.build_text_bank(LABELS, prompts_for(LABELS)), RenderConfig().to_dict())
+    text_bank = m.cpu().build_text_bank(LABELS, prompts_for(LABELS, mode=m.cfg.prompts))  # the bank on CPU, as saved
+    save_bundle(bundle_dir, m, text_bank, RenderConfig().to_dict())
     m.to(w.device)
     limits = Limits(render_workers=1)  # only views are sent: one render worker is enough
     pred = FacetPredictor(ServeConfig(model=str(bundle_dir), device=device, limits=limits))

@@ -41,7 +41,7 @@ def build(clip_model: str, unfreeze_top: int, batch: int, device: torch.device, 
     """Random-weight model (throughput does not depend on the values) and one synthetic batch on ``device``."""
     torch.manual_seed(0)
     model = FacetVLM(ModelConfig(clip_model=clip_model, unfreeze_top=unfreeze_top)).to(device)
-    bank = model.build_text_bank(LABELS, prompts_for(LABELS)).to(device)
+    bank = model.build_text_bank(LABELS, prompts_for(LABELS, mode=model.cfg.prompts)).to(device)
     g = torch.Generator().manual_seed(0)
     views = torch.randint(0, 256, (batch, 3, size, size, 3), dtype=torch.uint8, generator=g).to(device)
     y = torch.randint(0, len(LABELS), (batch,), generator=g).to(device)

@@ -342,7 +342,8 @@ def test_generated_container_serves_a_registered_version(s3, tmp_path):
 
     torch.manual_seed(0)
     m = FacetVLM(ModelConfig(clip_model="facet-tiny", unfreeze_top=1))
-    save_bundle(tmp_path / "b", m, m.build_text_bank(["a", "b"], prompts_for(["a", "b"])), {"size": 64})
+    text_bank = m.build_text_bank(["a", "b"], prompts_for(["a", "b"], mode=m.cfg.prompts))
+    save_bundle(tmp_path / "b", m, text_bank, {"size": 64})
     info = registry.register(tmp_path / "b", "s3://facet-deploy/e2e", "m", "run-1", {}, {}, {})
     isvc = inference_service("m", "ns", info["uri"], "img", info["digest"], gpu=0)
     c = isvc["spec"]["predictor"]["containers"][0]

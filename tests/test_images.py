@@ -119,7 +119,8 @@ def tiny_bundle(tmp_path) -> Path:
     torch.manual_seed(0)
     m = FacetVLM(ModelConfig(clip_model="facet-tiny", unfreeze_top=1))
     d = tmp_path / "bundle"
-    save_bundle(d, m, m.build_text_bank(labels, prompts_for(labels)), RenderConfig(size=64, frames=4).to_dict())
+    text_bank = m.build_text_bank(labels, prompts_for(labels, mode=m.cfg.prompts))
+    save_bundle(d, m, text_bank, RenderConfig(size=64, frames=4).to_dict())
     return d
 
 

@@ -11,7 +11,7 @@ LABELS = dataset_labels("4dme")
 
 def _first_prompts(model_params: dict, train_params: dict, data=None) -> list[str]:
     mcfg, _ = _configs(model_params, train_params, data)  # what every train/export step builds its model from
-    return [ps[0] for ps in prompts_for(LABELS, mcfg.micro).values()]
+    return [ps[0] for ps in prompts_for(LABELS, mcfg.micro, mode=mcfg.prompts).values()]
 
 
 @pytest.mark.parametrize("where", [{"dataset": "4dme"}, {"protocol": "4dme"}])

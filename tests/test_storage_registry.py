@@ -24,7 +24,7 @@ def bundle(tmp_path_factory):
     save_bundle(
         d,
         m,
-        m.build_text_bank(["happy", "sad"], prompts_for(["happy", "sad"])),
+        m.build_text_bank(["happy", "sad"], prompts_for(["happy", "sad"], mode=m.cfg.prompts)),
         render={"size": 112, "mode": "shaded", "yaws": [0]},
     )
     return d

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from facet_lib.config.train import PROMPTS
 from facet_lib.errors import ConfigError
 
 DATASETS = ("bu3dfe", "bosphorus", "bu4dfe", "bp4d", "4dme")
@@ -81,13 +82,13 @@ def prompt_bank(label: str, micro: bool = False, path: str | None = None) -> lis
     return [first, *rest]
 
 
-def prompts_for(
-    labels: list[str], micro: bool = False, mode: str = "bank", path: str | None = None
-) -> dict[str, list[str]]:
-    """label → its prompts (canonical first): what ``FacetVLM.build_text_bank`` takes. ``mode`` "table1": the
-    one canonical prompt per label (the paper's Table 1); "bank": the prompt bank. ``path``: a prompts file."""
-    if mode not in ("table1", "bank"):
-        raise ConfigError(f"model.prompts: expected table1|bank, got {mode!r}")
+def prompts_for(labels: list[str], micro: bool = False, *, mode: str, path: str | None = None) -> dict[str, list[str]]:
+    """label → its prompts (canonical first): what ``FacetVLM.build_text_bank`` takes. ``mode`` is a
+    ``ModelConfig.prompts`` value (``facet_lib.config.train.PROMPTS``; no default here — pass the model config's,
+    or use ``model_prompts``): "table1": the one canonical prompt per label (the paper's Table 1); "bank": the
+    prompt bank. ``path``: a prompts file."""
+    if mode not in PROMPTS:
+        raise ConfigError(f"model.prompts: expected {'|'.join(PROMPTS)}, got {mode!r}")
     if mode == "table1":
         return {lab: [class_prompt(lab, micro, path)] for lab in labels}
     return {lab: prompt_bank(lab, micro, path) for lab in labels}
@@ -103,4 +104,4 @@ def model_prompts(model, labels: list[str], cache_dir: str | Path | None = None)
         from facet_lib.storage import local_path
 
         path = str(local_path(path, cache_dir or Path(tempfile.gettempdir()) / "facet-prompts"))
-    return prompts_for(labels, model.micro, model.prompts, path)
+    return prompts_for(labels, model.micro, mode=model.prompts, path=path)

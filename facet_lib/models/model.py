@@ -97,7 +97,7 @@ class FacetVLM(nn.Module):
     # -- text ------------------------------------------------------------------------------------
     def build_text_bank(self, labels: list[str], prompts: dict[str, list[str]]) -> TextBank:
         """Encode every label's prompts once (frozen text encoder). ``prompts``: label → its prompts, the
-        first being the canonical one (``facet_lib.data.labels.prompts_for(labels, micro=cfg.micro)``)."""
+        first being the canonical one (``facet_lib.data.labels.prompts_for(labels, cfg.micro, mode=cfg.prompts)``)."""
         missing = [lab for lab in labels if not prompts.get(lab)]
         if missing:
             raise ConfigError(f"no prompts given for label(s) {missing}")

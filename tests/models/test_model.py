@@ -33,7 +33,7 @@ def test_backbone_tokens_shapes(tiny, views):
 
 
 def test_text_bank_cached_class_embeddings(tiny):
-    bank = tiny.build_text_bank(LABELS, prompts_for(LABELS))
+    bank = tiny.build_text_bank(LABELS, prompts_for(LABELS, mode=tiny.cfg.prompts))
     assert bank.class_embeds.shape == (6, 128) and len(bank.prompts) == len(bank.prompt_embeds)
     torch.testing.assert_close(bank.class_embeds.norm(dim=-1), torch.ones(6))
     s = bank.sample(torch.tensor([3, 3, 0]), random.Random(1))
@@ -43,7 +43,7 @@ def test_text_bank_cached_class_embeddings(tiny):
 
 
 def _train(model, hidden, cfg, views=None):
-    bank = model.build_text_bank(LABELS, prompts_for(LABELS))
+    bank = model.build_text_bank(LABELS, prompts_for(LABELS, mode=model.cfg.prompts))
     y = torch.tensor([0, 1, 2, 3, 4, 5, 0, 1])
     return train_fold(model, bank, hidden, y, cfg, progress=False)
 
@@ -86,7 +86,7 @@ def test_cached_and_uncached_features_give_the_same_loss(views):
 
 
 def test_bundle_round_trip_and_tamper(tiny, views, tmp_path):
-    bank = tiny.build_text_bank(LABELS, prompts_for(LABELS))
+    bank = tiny.build_text_bank(LABELS, prompts_for(LABELS, mode=tiny.cfg.prompts))
     with torch.no_grad():
         h = tiny.hidden_from_views(torch.from_numpy(views))
     digest = save_bundle(tmp_path / "b", tiny, bank, render={"size": 64}, extra={"metrics": {"accuracy": 0.5}})

@@ -30,6 +30,21 @@ def test_recommended_uses_the_bank_with_table_1_first():
     assert all(ps[0] == TABLE_1[k] and len(ps) > 1 for k, ps in bank.items())
 
 
+def test_prompt_modes_are_the_config_vocabulary_and_have_no_default_of_their_own():
+    """One vocabulary (``ModelConfig.prompts``'s choices) and one default (the config's): prompts_for takes
+    the mode from its caller, so a bare call cannot silently use the bank while the config says table1."""
+    from facet_lib.config.train import PROMPTS
+
+    labels = list(TABLE_1)
+    assert ModelConfig().prompts == "table1" and set(PROMPTS) == {"table1", "bank"}
+    with pytest.raises(TypeError, match="mode"):
+        prompts_for(labels)
+    for mode in PROMPTS:
+        assert prompts_for(labels, mode=mode) == model_prompts(ModelConfig(prompts=mode), labels)
+    with pytest.raises(ConfigError, match=r"model.prompts: expected table1\|bank, got 'gpt'"):
+        prompts_for(labels, mode="gpt")
+
+
 @pytest.mark.parametrize("mode", ["table1", "bank"])
 def test_4dme_prompts_are_micro_only_with_the_same_count(mode):
     labels = dataset_labels("4dme")

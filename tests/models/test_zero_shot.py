@@ -33,7 +33,7 @@ def clip_reference():
 def _scores(clip, tokens, head_out):
     torch.manual_seed(1)
     m = FacetVLM(ModelConfig(clip_model="facet-tiny", unfreeze_top=1, head=HeadConfig(head_out=head_out)), clip=clip)
-    bank = m.build_text_bank(LABELS, prompts_for(LABELS))
+    bank = m.build_text_bank(LABELS, prompts_for(LABELS, mode=m.cfg.prompts))
     with torch.no_grad():
         free, out = m.scores(tokens, bank.class_embeds, "label_free")
         cond, _ = m.scores(tokens, bank.class_embeds, "class_conditional")

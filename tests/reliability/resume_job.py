@@ -41,7 +41,7 @@ def _pristine():
         hidden = model.hidden_from_views(views).to(torch.float16)
         frozen = model.tokens_from_hidden(hidden[:N]).to(torch.float16)
     names = ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
-    return model, hidden, frozen, model.build_text_bank(names, prompts_for(names))
+    return model, hidden, frozen, model.build_text_bank(names, prompts_for(names, mode=model.cfg.prompts))
 
 
 def run(out: Path, on_epoch: EpochHook | None = None) -> dict[str, np.ndarray]:

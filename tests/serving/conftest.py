@@ -17,7 +17,8 @@ def bundle(tmp_path_factory):
     torch.manual_seed(0)
     m = FacetVLM(ModelConfig(clip_model="facet-tiny", unfreeze_top=1))
     d = tmp_path_factory.mktemp("serve") / "bundle"
-    save_bundle(d, m, m.build_text_bank(LABELS, prompts_for(LABELS)), RenderConfig(size=64, frames=4).to_dict())
+    text_bank = m.build_text_bank(LABELS, prompts_for(LABELS, mode=m.cfg.prompts))
+    save_bundle(d, m, text_bank, RenderConfig(size=64, frames=4).to_dict())
     return d
 
 

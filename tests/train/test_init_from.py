@@ -33,7 +33,8 @@ def start_bundle(tmp_path_factory):
         for p in [*m.head.parameters(), *m.logit_scale.parameters(), *m.backbone_trainable()]:
             p.add_(torch.randn_like(p) * 0.05)
     d = tmp_path_factory.mktemp("start") / "bundle"
-    save_bundle(d, m, m.build_text_bank(LABELS, prompts_for(LABELS)), RenderConfig(size=64).to_dict())
+    text_bank = m.build_text_bank(LABELS, prompts_for(LABELS, mode=m.cfg.prompts))
+    save_bundle(d, m, text_bank, RenderConfig(size=64).to_dict())
     return d, m
 
 
