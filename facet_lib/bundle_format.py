@@ -44,7 +44,7 @@ def write_checksums(out: str | Path) -> str:
     sums = json.dumps({name: sha256_file(out / name) for name in FILES}, indent=1, sort_keys=True)
     atomic_write(out / CHECKSUMS, sums.encode())
     os.chmod(out / CHECKSUMS, mode)
-    return hashlib.sha256(sums.encode()).hexdigest()
+    return digest_of(sums)
 
 
 def _read_checksums(path: Path) -> tuple[str, dict]:
@@ -61,12 +61,22 @@ def _read_checksums(path: Path) -> tuple[str, dict]:
     return text, sums
 
 
+def digest_of(checksums_text: str) -> str:
+    """The bundle digest: SHA-256 of the CHECKSUMS.json text (the one rule; the registry records it)."""
+    return hashlib.sha256(checksums_text.encode()).hexdigest()
+
+
+def bundle_digest(path: str | Path) -> str:
+    """The digest of the bundle in ``path`` (its CHECKSUMS.json only; ``verify_bundle`` checks the files)."""
+    return digest_of(_read_checksums(Path(path))[0])
+
+
 def verify_bundle(path: str | Path, expected_digest: str | None = None) -> str:
     """Check every file against CHECKSUMS.json (and the digest against ``expected_digest``, e.g. the
     one the registry recorded); returns the bundle digest."""
     path = Path(path)
     text, sums = _read_checksums(path)
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    digest = digest_of(text)
     if expected_digest is not None and digest != expected_digest:
         raise BundleError(
             f"{path}: bundle digest {digest} differs from the expected {expected_digest}; refusing a swapped bundle"

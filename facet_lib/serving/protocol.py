@@ -34,6 +34,9 @@ from facet_lib.serving.wire import (
 )
 
 _HEADER_LEN = "inference-header-content-length"
+# The one model version this server serves (a server loads one bundle; Triton numbers versions from 1).
+# ``/v2/models/<m>/versions/1/infer`` is the same route as ``/v2/models/<m>/infer``; another version is 404.
+MODEL_VERSION = "1"
 
 
 async def read_body(request: Request, config: ServeConfig, v2: bool) -> tuple[bytes, int]:
@@ -86,7 +89,8 @@ def _server_timing(t: dict) -> dict[str, str]:
 
 
 def add_protocol_routes(app: FastAPI, predictor: FacetPredictor, config: ServeConfig) -> None:
-    """``POST /v1/models/<m>:predict``, ``POST /v2/models/<m>/infer`` and ``GET /v2`` on ``app``."""
+    """``POST /v1/models/<m>:predict``, ``POST /v2/models/<m>/infer`` (also as ``…/versions/1/infer``)
+    and ``GET /v2`` on ``app``."""
 
     def check_model(name: str) -> int:
         if name != predictor.name:
@@ -106,6 +110,16 @@ def add_protocol_routes(app: FastAPI, predictor: FacetPredictor, config: ServeCo
         results = await predictor.run(req, t)
         out = orjson.dumps({"predictions": results, "labels": predictor.engine.labels})
         return Response(out, media_type="application/json", headers=_server_timing(t))
+
+    async def v2_infer_version(model_name: str, model_version: str, request: Request) -> Response:
+        if model_version != MODEL_VERSION:
+            check_model(model_name)  # an unknown model is named first
+            raise RequestError(
+                f"model {model_name[:60]!r} version {model_version[:20]!r} not found (this server serves version "
+                f"{MODEL_VERSION})",
+                404,
+            )
+        return await v2_infer(model_name, request)
 
     async def v2_infer(model_name: str, request: Request) -> Response:
         size, t = check_model(model_name), {"start": time.perf_counter()}
@@ -129,4 +143,5 @@ def add_protocol_routes(app: FastAPI, predictor: FacetPredictor, config: ServeCo
 
     app.add_api_route("/v1/models/{model_name}:predict", v1_predict, methods=["POST"])
     app.add_api_route("/v2/models/{model_name}/infer", v2_infer, methods=["POST"])
+    app.add_api_route("/v2/models/{model_name}/versions/{model_version}/infer", v2_infer_version, methods=["POST"])
     app.add_api_route("/v2", v2_metadata, methods=["GET"])

@@ -200,7 +200,14 @@ def _binary_tensor(t: Tensor, buf: memoryview) -> None:
 
 
 def parse_v2_binary(body: bytes, header_len: int, limits: Limits) -> V2Body:
-    """A binary-extension body: the JSON header (``header_len`` bytes), then the inputs' binary data."""
+    """A binary-extension body: the JSON header (``header_len`` bytes, at most ``max_json_bytes`` like any
+    JSON body), then the inputs' binary data."""
+    if header_len > limits.max_json_bytes:
+        raise RequestError(
+            f"Inference-Header-Content-Length: a JSON header of {header_len} bytes exceeds the JSON limit of "
+            f"{limits.max_json_bytes}; send large tensors and scans as binary data after the header",
+            413,
+        )
     if header_len > len(body):
         raise RequestError(
             f"Inference-Header-Content-Length: {header_len} bytes, but the body has {len(body)} (after decoding)"

@@ -17,7 +17,21 @@ def routes() -> list[Case]:
             body={"instances": [{"scan": b64(TRI), "format": "wrl"}]},
             expect=(501,),
         ),
-        Case("v2-versioned-infer", path="/v2/models/{m}/versions/1/infer", body=views, expect=(404, 501)),
+        Case(
+            "v2-versioned-infer-other-version",
+            path="/v2/models/{m}/versions/7/infer",
+            body=views,
+            expect=404,
+            text="version '7' not found (this server serves version 1)",
+        ),
+        Case(  # version 1 is the served one: the same decoder as /infer (a 400 naming the field, not KServe's)
+            "v2-versioned-infer-bad-datatype",
+            path="/v2/models/{m}/versions/1/infer",
+            body={"inputs": [{**views_input(ONE), "datatype": "FP32"}]},
+            expect=400,
+            text="inputs[views].datatype: expected UINT8",
+        ),
+        Case("v2-versioned-infer-unknown-model", path="/v2/models/nope/versions/1/infer", body=views, expect=404),
         Case("v2-versioned-ready", method="GET", path="/v2/models/{m}/versions/1/ready", expect=(404, 501)),
         Case("v2-versioned-metadata", method="GET", path="/v2/models/{m}/versions/1", expect=(404, 501)),
         Case("v2-unknown-model", path="/v2/models/nope/infer", body=views, expect=404),
@@ -51,6 +65,8 @@ def binary_extension() -> list[Case]:
 
     views36 = {"name": "views", "shape": ONE, "datatype": "UINT8", "parameters": {"binary_data_size": 36}}
     raw = bytes(range(128, 256))
+    # a 24 MiB JSON header (valid JSON, padded id): over max_json_bytes (16 MiB), under max_body_bytes (64 MiB)
+    huge_header = json.dumps({"inputs": [views36], "id": "x" * (24 * 2**20)}).encode()
 
     def scan_head(size, fmt="bnt"):
         return {
@@ -62,6 +78,7 @@ def binary_extension() -> list[Case]:
         "length-not-number": binary({"inputs": [views36]}, b"\x00" * 36, "abc"),
         "length-beyond-body": binary({"inputs": [views36]}, b"", 10**6),
         "length-negative": binary({"inputs": [views36]}, b"\x00" * 36, -1),
+        "header-over-json-limit": binary(huge_header, b"\x00" * 36),
         "data-short": binary({"inputs": [views36]}, b"\x00" * 5),
         "data-long": binary({"inputs": [views36]}, b"\x00" * 99),
         "header-not-json": binary(b"{oops", b"\x00" * 36),
@@ -98,8 +115,12 @@ def binary_extension() -> list[Case]:
         "bytes-prefix-short": f"{scan_size}: 12 bytes, but only 6 follow in the body",
         "uint8-float-dimension": "inputs[views].shape",
     }
+    named["header-over-json-limit"] = "Inference-Header-Content-Length: a JSON header of"
+    status = {"header-over-json-limit": 413}
     return [
-        Case(f"binary-{k}", body=b, headers=h, expect=400 if k in named else "4xx", text=named.get(k, ""))
+        Case(
+            f"binary-{k}", body=b, headers=h, expect=status.get(k, 400 if k in named else "4xx"), text=named.get(k, "")
+        )
         for k, (b, h) in cases.items()
     ]
 

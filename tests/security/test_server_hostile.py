@@ -12,9 +12,15 @@ from tests.security.corpus import GROUPS, cases
 
 SOCKET_CASES = [c for c in cases() if c.socket]
 # the first case of each group, and the issue-18 regressions
-SAMPLE = [g()[0] for g in GROUPS] + [
-    c for c in cases() if c.id in ("explain-v1", "v2-versioned-infer", "v2-versioned-ready", "openapi-json")
-]
+REGRESSIONS = (
+    "explain-v1",
+    "v2-versioned-infer-other-version",
+    "v2-versioned-infer-bad-datatype",
+    "v2-versioned-ready",
+    "binary-header-over-json-limit",
+    "openapi-json",
+)
+SAMPLE = [g()[0] for g in GROUPS] + [c for c in cases() if c.id in REGRESSIONS]
 
 
 def raw_request(port: int, case, timeout: float = 30) -> int:

@@ -233,3 +233,85 @@ def test_raw_sequence_frames_through_tritonclient(client, synth_root):
     inp.set_data_from_numpy(np.array([f.read_bytes() for f in frames], dtype=object))
     res = client.infer("facet-vlm", [inp], parameters={"format": "wrl"})
     assert res.as_numpy("label").shape == (1,)
+
+
+def test_tritonclient_model_version_1_is_the_served_version(client, views):
+    """tritonclient's ``model_version`` posts to /v2/models/<m>/versions/<v>/infer: "1" is this server's one
+    version (the same route as /infer); another version is a 404 in the error shape."""
+    inp = triton.InferInput("views", list(views.shape), "UINT8")
+    inp.set_data_from_numpy(views)
+    plain = client.infer("facet-vlm", [inp])
+    versioned = client.infer("facet-vlm", [inp], model_version="1")
+    assert np.array_equal(versioned.as_numpy("probabilities"), plain.as_numpy("probabilities"))
+    assert list(versioned.as_numpy("label")) == list(plain.as_numpy("label"))
+    with pytest.raises(triton.InferenceServerException) as e:
+        client.infer("facet-vlm", [inp], model_version="2")
+    assert e.value.status() == "404" and "version '2' not found (this server serves version 1)" in e.value.message()
+
+
+def test_versioned_infer_uses_the_servers_decoder(server, scan_path):
+    """Raw BYTES (a scan's file bytes, not UTF-8) through the versioned route: read as bytes, as on /infer."""
+    raw = scan_path.read_bytes() + b"\n# \xff\xfe not utf-8\n"
+    head = json.dumps(
+        {
+            "inputs": [
+                {"name": "scan", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": len(raw) + 4}}
+            ],
+            "parameters": {"format": "wrl"},
+        }
+    ).encode()
+    body = head + len(raw).to_bytes(4, "little") + raw
+    hdr = {"Inference-Header-Content-Length": str(len(head))}
+    url = server["url"] + "/v2/models/facet-vlm/versions/1/infer"
+    r = httpx.post(url, content=body, headers=hdr, timeout=120)
+    assert r.status_code == 200, r.text[:300]
+    r = httpx.post(url.replace("/1/", "/9/"), content=body, headers=hdr, timeout=120)
+    assert r.status_code == 404 and set(r.json()) == {"error"}
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json-outputs", "binary-outputs"])
+def test_every_output_as_the_spec_lays_it_out(client, server, views, binary):
+    """Each output's name, datatype and shape (KServe/Triton V2 response), and its data as tritonclient reads it:
+    label BYTES [B], probabilities FP32 [B, K], details BYTES [B] (JSON per sample)."""
+    inp = triton.InferInput("views", list(views.shape), "UINT8")
+    inp.set_data_from_numpy(views)
+    names = ("label", "probabilities", "details")
+    outs = [triton.InferRequestedOutput(n, binary_data=binary) for n in names]
+    res = client.infer("facet-vlm", [inp], outputs=outs, parameters={"return_attention": True})
+    labels = json.loads(res.get_response()["parameters"]["labels"])
+    by = {o["name"]: o for o in res.get_response()["outputs"]}
+    assert [o["name"] for o in res.get_response()["outputs"]] == list(names)
+    want = {"label": ("BYTES", [2]), "probabilities": ("FP32", [2, 6]), "details": ("BYTES", [2])}
+    for n, (dt, shape) in want.items():
+        assert (by[n]["datatype"], by[n]["shape"]) == (dt, shape), by[n]
+        assert ("binary_data_size" in by[n].get("parameters", {})) is binary and ("data" in by[n]) is not binary
+    probs = res.as_numpy("probabilities")
+    assert probs.dtype == np.float32 and probs.shape == (2, 6) and np.allclose(probs.sum(1), 1, atol=1e-4)
+    label = res.as_numpy("label")
+    text = [x.decode() if isinstance(x, bytes) else x for x in label]  # tritonclient: bytes binary, str in JSON
+    assert label.shape == (2,) and text == [labels[i] for i in probs.argmax(1)]
+    details = res.as_numpy("details")
+    assert details.shape == (2,) and all(len(json.loads(d)["attention"]["heatmaps"]) == 3 for d in details)
+    # the raw response: JSON header (its length in Inference-Header-Content-Length), then each binary output
+    # in the order listed, binary_data_size bytes each, nothing after
+    body = {
+        "inputs": [{"name": "views", "shape": list(views.shape), "datatype": "UINT8", "data": views.ravel().tolist()}]
+    }
+    body["outputs"] = [{"name": n, "parameters": {"binary_data": binary}} for n in names]
+    body["parameters"] = {"return_attention": True}
+    r = httpx.post(server["url"] + V2, json=body, timeout=120)
+    assert r.status_code == 200, r.text[:300]
+    if not binary:
+        assert r.headers["content-type"] == "application/json" and "inference-header-content-length" not in r.headers
+        out = r.json()["outputs"]
+        assert [list(o) for o in out] == [["name", "datatype", "shape", "data"]] * 3  # the spec's field order
+        assert len(out[1]["data"]) == 12 and all(isinstance(x, float) for x in out[1]["data"])
+        assert all(isinstance(x, str) for x in out[0]["data"] + out[2]["data"])
+        return
+    n = int(r.headers["inference-header-content-length"])
+    out = json.loads(r.content[:n])["outputs"]
+    assert [list(o) for o in out] == [["name", "datatype", "shape", "parameters"]] * 3
+    sizes = [o["parameters"]["binary_data_size"] for o in out]
+    assert sizes[1] == 2 * 6 * 4 and n + sum(sizes) == len(r.content)
+    tail = r.content[n + sizes[0] : n + sizes[0] + sizes[1]]
+    assert np.allclose(np.frombuffer(tail, "<f4").reshape(2, 6), probs, atol=1e-5)

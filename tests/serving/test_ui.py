@@ -152,3 +152,87 @@ def test_model_json_shows_the_bundles_cv_summary_and_registry_version(bundle, tm
 
     monkeypatch.setattr(registry, "lookup", down)
     assert ui.model_info(p)["registered"] == {"ref": ref, "error": "OSError: connection refused"}
+
+
+def test_model_json_carries_the_json_request_limit(client):
+    """The page posts base64 JSON to V1, which refuses bodies over max_json_bytes: that is the limit it checks."""
+    info = client.get("/ui/model.json").json()
+    assert info["limits"]["max_json_bytes"] == CONFIG.limits.max_json_bytes
+    js = ui.ASSETS["app.js"][0].decode()
+    assert "if (body > L.max_json_bytes)" in js and "4 * Math.ceil(f.size / 3)" in js
+    assert "L.max_body_bytes" not in js  # the binary-extension limit does not apply to the page's requests
+
+
+def test_bundle_digest_is_the_bundle_formats_rule(bundle, tmp_path):
+    assert ui.bundle_digest(bundle) == verify_bundle(bundle)
+    assert ui.bundle_digest(tmp_path) is None and ui.bundle_digest(None) is None  # no bundle: no digest
+
+
+def test_registry_lookup_reused_for_the_ttl_and_errors_never(monkeypatch):
+    now, calls = [0.0], []
+    answer = {"name": "facet", "version": "v0001", "alias": "production", "uri": "s3://r/facet/v0001", "digest": "d"}
+
+    def lookup(ref):
+        calls.append(ref)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(registry, "lookup", lookup)
+    view = ui.RegistryView("s3://r/facet@production", "d", ttl=30, clock=lambda: now[0])
+    assert view.get()["version"] == "v0001" and len(calls) == 1
+    now[0] = 29.9
+    assert view.get()["version"] == "v0001" and len(calls) == 1  # reused within the TTL
+    answer = {**answer, "version": "v0002", "digest": "e"}
+    now[0] = 30.0
+    got = view.get()
+    assert got["version"] == "v0002" and got["is_loaded"] is False and len(calls) == 2  # looked up again
+    answer = OSError("connection refused")
+    now[0] = 61.0
+    assert view.get()["error"] == "OSError: connection refused" and len(calls) == 3
+    assert view.get()["error"] and len(calls) == 4  # an error is never reused: the next page load asks again
+    answer = {"name": "facet", "version": "v0003", "alias": "production", "uri": "s3://r/facet/v0003", "digest": "d"}
+    assert view.get()["is_loaded"] is True and len(calls) == 5
+    assert ui.RegistryView("/mnt/models", "d").get() is None  # a bundle folder: no registry, no lookup
+
+
+def _ui_app(predictor):
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    ui.mount_ui(app, predictor)
+    return TestClient(app)
+
+
+def test_model_json_follows_the_real_registry_alias(s3, bundle, tmp_path, monkeypatch):
+    """Against the embedded SeaweedFS registry: the alias moves; model.json says so after the TTL, not before."""
+    reg, name = "s3://facet-reg/ui-ttl", "m"
+    first = registry.register(bundle, reg, name, "run-1", {}, {}, {})
+    other = shutil.copytree(bundle, tmp_path / "other")
+    cfg = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**cfg, "metrics": {"accuracy_mean": 0.25}}))
+    write_checksums(other)
+    ref = f"{reg}/{name}@production"
+    p = FacetPredictor(ServeConfig(model=ref, limits=CONFIG.limits))
+    p.bundle_dir, p.engine = bundle, Engine(bundle, "cpu")
+    monkeypatch.setattr(ui, "REGISTRY_TTL_S", 3600.0)
+    with _ui_app(p) as c:
+        got = c.get("/ui/model.json").json()["registered"]
+        assert got["version"] == first["version"] == "v0001" and got["is_loaded"] is True
+        second = registry.register(other, reg, name, "run-2", {}, {}, {})
+        assert second["version"] == "v0002" and registry.resolve(ref) == second["uri"]
+        assert c.get("/ui/model.json").json()["registered"]["version"] == "v0001"  # within the TTL: reused
+        monkeypatch.setattr(ui, "REGISTRY_TTL_S", 0.0)  # the TTL has passed
+        got = c.get("/ui/model.json").json()["registered"]
+        assert got["version"] == "v0002" and got["is_loaded"] is False  # the alias points elsewhere now
+
+        real = registry.lookup
+
+        def down(r):
+            raise OSError("connection refused")
+
+        monkeypatch.setattr(registry, "lookup", down)
+        assert c.get("/ui/model.json").json()["registered"]["error"] == "OSError: connection refused"
+        monkeypatch.setattr(registry, "lookup", real)  # the registry is back: the error was not kept
+        got = c.get("/ui/model.json").json()["registered"]
+        assert got["version"] == "v0002" and "error" not in got

@@ -169,6 +169,20 @@ def test_page_in_a_real_browser(browser, server, synth_root, tmp_path):
     err = _shown(d)["error"]
     assert err.startswith("Not sent: big.wrl: ") and "exceeds the server's limit" in err
 
+    # under the per-file limit but over the JSON limit once in base64 (13 MiB → ~17.3 MiB of JSON > 16 MiB):
+    # refused before upload, naming the JSON request limit the V1 route applies (max_json_bytes)
+    json_limit = info["limits"]["max_json_bytes"]
+    assert "a request up to " + f"{json_limit / 2**20:.1f} MiB of JSON" in d.find_element("id", "limits").text
+    mid = tmp_path / "mid.wrl"
+    with open(mid, "wb") as f:
+        f.truncate(13 * 2**20)
+    assert mid.stat().st_size < info["limits"]["max_scan_bytes"] and 4 * mid.stat().st_size / 3 > json_limit
+    d.find_element("id", "scan-file").send_keys(str(mid))
+    d.find_element("id", "run").click()
+    err = _shown(d)["error"]
+    assert err.startswith("Not sent: the request would be about 17.3 MiB of JSON"), err
+    assert f"limit of {json_limit / 2**20:.1f} MiB per request" in err, err
+
     logs = d.get_log("browser")
     violations = [e for e in logs if "Content Security Policy" in e["message"]]
     assert not violations, json.dumps(violations)[:500]

@@ -12,15 +12,17 @@ the page off.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
+import threading
+import time
 from importlib.resources import files
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from facet_lib import storage
-from facet_lib.bundle_format import CHECKSUMS
+from facet_lib.bundle_format import BundleError
+from facet_lib.bundle_format import bundle_digest as _bundle_digest
 from facet_lib.io import SCAN_SUFFIXES
 
 log = logging.getLogger("facet_lib.serving")
@@ -45,6 +47,7 @@ ASSETS = {
     for name in ("index.html", "app.js", "app.css")
 }
 LIMIT_FIELDS = (
+    "max_json_bytes",  # the page posts base64 JSON to V1: this is its request limit
     "max_body_bytes",
     "max_scan_bytes",
     "max_frames",
@@ -55,11 +58,16 @@ LIMIT_FIELDS = (
 )
 
 
+# How long model.json reuses a successful registry lookup: the page notices an alias moved within this
+# many seconds without a registry request per page load. A failed lookup is never reused (retried next time).
+REGISTRY_TTL_S = 30.0
+
+
 def bundle_digest(bundle_dir) -> str | None:
-    """The loaded bundle's digest (SHA-256 of its CHECKSUMS.json, as the registry records it)."""
+    """The loaded bundle's digest (``bundle_format.bundle_digest``: the rule the registry records)."""
     try:
-        return hashlib.sha256((bundle_dir / CHECKSUMS).read_text().encode()).hexdigest()
-    except (OSError, TypeError):
+        return _bundle_digest(bundle_dir)
+    except (BundleError, OSError, TypeError):
         return None
 
 
@@ -77,18 +85,40 @@ def registered(model_uri: str, digest: str | None) -> dict | None:
     return {"ref": model_uri, **{k: info.get(k) for k in keys}, "is_loaded": info.get("digest") == digest}
 
 
-def model_info(predictor) -> dict:
-    """What the page shows about the served model (everything comes from the loaded bundle and config)."""
+class RegistryView:
+    """``registered()`` for one reference, a success reused for ``ttl`` seconds, an error never reused."""
+
+    def __init__(self, model_uri: str, digest: str | None, ttl: float | None = None, clock=time.monotonic):
+        self.uri, self.digest, self.ttl, self.clock = model_uri, digest, ttl, clock
+        self._value: dict | None = None
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> dict | None:
+        with self._lock:  # one lookup at a time; page loads meanwhile get its answer
+            ttl = REGISTRY_TTL_S if self.ttl is None else self.ttl
+            if self._value is not None and self.clock() - self._at < ttl:
+                return self._value
+            value = registered(self.uri, self.digest)
+            if value is not None and "error" not in value:
+                self._value, self._at = value, self.clock()
+            return value
+
+
+def model_info(predictor, lookup: RegistryView | None = None) -> dict:
+    """What the page shows about the served model (everything comes from the loaded bundle and config);
+    ``registered`` from ``lookup`` (default: a fresh lookup of the registry reference, if one)."""
     eng, cfg = predictor.engine, predictor.config
     bundle = eng.config
     digest = bundle_digest(predictor.bundle_dir)
+    lookup = lookup or RegistryView(cfg.model, digest, ttl=0)
     m = eng.model.cfg
     return {
         "name": cfg.name,
         "v1_predict": f"v1/models/{cfg.name}:predict",
         "weights": bundle.get("weights"),
         "digest": digest,
-        "registered": registered(cfg.model, digest),
+        "registered": lookup.get(),
         "labels": eng.labels,
         "views": [["front", "left", "right"][v] for v in m.views],
         "mtgf": bool(m.head.mtgf),
@@ -117,12 +147,20 @@ def mount_ui(app: FastAPI, predictor) -> None:
     async def to_page() -> Response:
         return RedirectResponse("ui/", 307, headers=HEADERS)  # relative: works behind a path prefix too
 
-    async def info() -> Response:
+    def static_info() -> dict:  # the loaded bundle's identity never changes: computed once
+        info = model_info(predictor, lookup=RegistryView("", None))  # "": no registry reference, no lookup
+        cache["lookup"] = RegistryView(predictor.config.model, info["digest"])
+        return info
+
+    def current() -> dict:  # (a thread) the cached identity, the registry's answer refreshed after the TTL
         if "info" not in cache:
-            if predictor.engine is None:
-                return JSONResponse({"error": "model not loaded yet"}, 503, headers=HEADERS)
-            cache["info"] = await asyncio.get_running_loop().run_in_executor(None, model_info, predictor)
-        return JSONResponse(cache["info"], headers=HEADERS)
+            cache["info"] = static_info()
+        return {**cache["info"], "registered": cache["lookup"].get()}
+
+    async def info() -> Response:
+        if predictor.engine is None:
+            return JSONResponse({"error": "model not loaded yet"}, 503, headers=HEADERS)
+        return JSONResponse(await asyncio.get_running_loop().run_in_executor(None, current), headers=HEADERS)
 
     get = ["GET", "HEAD"]
     app.add_api_route(PREFIX, to_page, methods=get, include_in_schema=False)

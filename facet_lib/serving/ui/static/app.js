@@ -83,7 +83,8 @@ function showInfo(info) {
   $("limits").textContent =
     "Server limits: a scan or frame up to " + mib(L.max_scan_bytes) + " and " + L.max_vertices.toLocaleString() +
     " vertices; at most " + L.max_frames + " frames; images up to " + L.max_image_side + " px a side; at most " +
-    L.max_prompts + " prompts of " + L.max_prompt_chars + " characters; a request up to " + mib(L.max_body_bytes) + ".";
+    L.max_prompts + " prompts of " + L.max_prompt_chars + " characters; a request up to " + mib(L.max_json_bytes) +
+    " of JSON (the files in base64: about 4/3 of their size).";
 }
 
 function showCv(info) {
@@ -148,9 +149,12 @@ function checkedFiles() {
       throw new Error(f.name + ": " + mib(f.size) + " exceeds the server's limit of " + mib(L.max_scan_bytes) + " per file");
     }
   }
-  const body = files.reduce((n, f) => n + 4 * Math.ceil(f.size / 3), 4096);
-  if (body > L.max_body_bytes) {
-    throw new Error("the request would be about " + mib(body) + ", over the server's limit of " + mib(L.max_body_bytes));
+  // the page posts JSON to V1: each file in base64 (4 bytes per 3) plus the JSON around it and the prompts,
+  // checked against the server's JSON body limit (max_json_bytes), not the binary-extension one
+  const body = files.reduce((n, f) => n + 4 * Math.ceil(f.size / 3) + 16, 4096 + $("prompts").value.length * 2);
+  if (body > L.max_json_bytes) {
+    throw new Error("the request would be about " + mib(body) + " of JSON (the files in base64), over the server's " +
+      "limit of " + mib(L.max_json_bytes) + " per request");
   }
   return files;
 }
