@@ -35,16 +35,15 @@ from torch import nn
 from facet_lib.config import HeadConfig
 from facet_lib.errors import ConfigError
 
-HEAD_OUT = ("none", "identity", "learned")
-TOKEN_SOURCES = ("pre_cvsa", "post_cvsa")
 
-
-def check_head(cfg: HeadConfig) -> None:
-    if cfg.head_out not in HEAD_OUT:
-        raise ConfigError(f"head.head_out: expected one of {HEAD_OUT}, got {cfg.head_out!r}")
-    for name in ("mtgf_input", "view_embed_from"):
-        if getattr(cfg, name) not in TOKEN_SOURCES:
-            raise ConfigError(f"head.{name}: expected one of {TOKEN_SOURCES}, got {getattr(cfg, name)!r}")
+def check_width(cfg: HeadConfig, dim: int) -> None:
+    """What only the built model knows: the backbone's token width ``dim``. (Every choice of ``cfg`` is
+    checked by ``HeadConfig`` itself.) The block CVSA splits the width over its heads."""
+    if cfg.cvsa_form == "block" and dim % cfg.cvsa_heads:  # built even with cvsa off
+        raise ConfigError(
+            f"head.cvsa_heads={cfg.cvsa_heads} must divide the backbone's token width {dim} "
+            f"(cvsa_form 'block' splits the width over its heads)"
+        )
 
 
 class CrossViewAttention(nn.Module):
@@ -143,7 +142,7 @@ class FacetHead(nn.Module):
 
     def __init__(self, cfg: HeadConfig, dim: int, n_tokens: int, n_views: int = 3):
         super().__init__()
-        check_head(cfg)
+        check_width(cfg, dim)
         self.cfg = cfg
         keep = cfg.head_out != "learned"
         self.view_pos = nn.Parameter(torch.randn(n_views, n_tokens, dim) * 0.02)

@@ -81,6 +81,35 @@ def test_bad_head_setting_is_refused_by_name():
     assert HeadConfig(cvsa_form="block", cvsa_heads=8, cvsa_mlp=True).cvsa_heads == 8
 
 
+def test_block_cvsa_heads_that_do_not_divide_the_width_are_refused_by_name():
+    with pytest.raises(ConfigError, match=r"head.cvsa_heads=3 must divide the backbone's token width 32"):
+        FacetHead(HeadConfig(cvsa_form="block", cvsa_heads=3), dim=32, n_tokens=2)  # not torch's AssertionError
+    assert FacetHead(HeadConfig(cvsa_form="block", cvsa_heads=4), dim=32, n_tokens=2).cvsa is not None
+
+
+def test_bad_head_count_is_one_error_line_from_the_cli(tmp_path, capsys):
+    """The width is known only when the model is built (here in ``cv``): one ``error:`` line, exit 2."""
+    from facet_lib.cli import main
+    from facet_lib.data.folds import make_folds, save_folds
+    from facet_lib.data.indexers import index_dataset, select_protocol
+    from facet_lib.data.synthetic import SynthConfig, generate
+    from facet_lib.render import RenderConfig
+    from facet_lib.render.dataset import render_dataset
+
+    root = generate("bu3dfe", tmp_path / "bu3dfe", SynthConfig(subjects=2, step=4.0, seed=0, workers=1))
+    idx, _ = select_protocol(index_dataset("bu3dfe", root).index, "bu3dfe-I")
+    render_dataset(idx, tmp_path / "views", RenderConfig(size=64), progress=False, workers=1)
+    save_folds(make_folds(idx, 2, seed=0), tmp_path / "folds.csv")
+    args = ["cv", "--views", str(tmp_path / "views"), "--folds", str(tmp_path / "folds.csv"), "--out", str(tmp_path)]
+    sets = ["--preset", "tiny-cpu", "--set", "head.cvsa_form=block", "head.cvsa_heads=7"]
+    capsys.readouterr()  # the generator's and indexer's progress lines
+    assert main([*args, *sets]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in err and "AssertionError" not in err
+    assert "head.cvsa_heads=7 must divide the backbone's token width 128" in errors[0]  # facet-tiny: width 128
+
+
 def test_consistency_forms_against_hand_computed_values():
     # three views, e_0 = (1, 0), e_1 = (0, 1), e_2 = (1, 0): ē = (2/3, 1/3)
     e = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]])
