@@ -43,3 +43,27 @@ def test_subset_ii_best_published_method_is_mifar_not_li_17():
 def test_section_4_4_2_consistency_range_excludes_the_drops_of_4_4_1():
     drops = {p: paper_target(p)[0] - paper_target(p, variant="no_consistency")[0] for p in ("bu3dfe-II", "bosphorus")}
     assert all(d < 0.0303 for d in drops.values())  # 1.91 and 2.15 lie below §4.4.2's "3.03 to 3.15"
+
+
+def test_cvsa_and_mtgf_have_their_own_w_q_w_k_w_v():
+    """docs/paper-notes.md H5: eqs. 4 and 15-16 write the same W_Q, W_K, W_V; we read two sets of matrices."""
+    from facet_lib.config import HeadConfig
+    from facet_lib.models.facet import FacetHead
+
+    head = FacetHead(HeadConfig(), dim=8, n_tokens=2)  # the `paper` head: eq. 4 CVSA + MTGF
+    cvsa = {id(p) for p in head.cvsa.parameters()}
+    mtgf = {id(p) for p in head.mtgf.parameters()}
+    assert cvsa and mtgf and not cvsa & mtgf
+    assert head.cvsa[0].q.weight.shape == head.mtgf.q.weight.shape == (8, 8)  # both d×d, as printed
+
+
+def test_prompts_of_labels_table_1_does_not_list_are_marked_ours():
+    from importlib import resources
+
+    text = resources.files("facet_lib.configs").joinpath("labels.yaml").read_text()
+    table1, ours = text.split("# ours, not in Table 1", 1)
+    table1 = table1.split("prompts:", 1)[1]
+    for label in ("anger", "disgust", "fear", "happy", "sad", "surprise"):
+        assert f"\n  {label}:" in table1
+    for label in ("neutral", "embarrassment", "pain"):
+        assert f"\n  {label}:" not in table1 and f"\n  {label}:" in ours.split("\n\n", 1)[0]
