@@ -67,7 +67,7 @@ def test_bundle_round_trip_keeps_quick_gelu_and_an_old_bundle_loads_as_before(tm
     torch.manual_seed(0)
     model = FacetVLM(ModelConfig(clip_model="facet-tiny", unfreeze_top=1, quick_gelu=True))
     assert model.cfg.quick_gelu is True and _act(model.clip) is QuickGELU
-    bank = model.build_text_bank(LABELS, prompts_for(LABELS))
+    bank = model.build_text_bank(LABELS, prompts_for(LABELS, mode=model.cfg.prompts))
     save_bundle(tmp_path / "b", model, bank, render={"size": 64})
     assert json.loads((tmp_path / "b" / "config.json").read_text())["model"]["quick_gelu"] is True
     loaded, bank2, _ = load_bundle(tmp_path / "b")
