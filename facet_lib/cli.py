@@ -178,6 +178,7 @@ def _cross(a: argparse.Namespace) -> None:
         weights = res["backbone_weights"]
     else:
         print(json.dumps(res, indent=1))
+        print((Path(a.out) / "cross_report.md").read_text())  # beside the paper's Table 4(b)
         weights = json.loads((Path(a.out) / "config.json").read_text())["backbone_weights"]
     _print_note(weights, note)
 

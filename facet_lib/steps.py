@@ -272,7 +272,7 @@ def cross_step(
         if ablations:
             table = run_cross_ablations(runner, source, target, out, label_map, protocol=protocol)
             return {"ablation_table": table, "backbone_weights": runner.weights}
-        return run_cross(runner, source, target, out, label_map)
+        return run_cross(runner, source, target, out, label_map, protocol=protocol)
 
 
 @_timed
@@ -300,7 +300,7 @@ def tune_step(
     mcfg, tcfg = _configs(model, train, data)
     tcfg_tune = from_params(TuneConfig, tune)
     with tempfile.TemporaryDirectory() as cache:
-        points = run_tune(_runner(mcfg, tcfg, cache, features_dir), data, out, tcfg_tune, grid=grid)
+        points = run_tune(_runner(mcfg, tcfg, cache, features_dir, in_loop=True), data, out, tcfg_tune, grid=grid)
     if not report:
         return {"points": points}
     return {"points": points, **report_of(points, out, tcfg_tune.metric, list(grid or tcfg_tune.grid))}

@@ -25,9 +25,10 @@ from facet_lib.data.folds import load_folds, split
 from facet_lib.data.labels import dataset_labels, model_prompts
 from facet_lib.device import resolve_device
 from facet_lib.errors import ConfigError
-from facet_lib.eval.baseline import baseline_fold, view_features
+from facet_lib.eval.baseline import baseline_cross, baseline_fold, view_features
+from facet_lib.eval.fig4 import write_ablation_meta
 from facet_lib.eval.metrics import cv_table, fold_metrics
-from facet_lib.eval.report import read_folds, weights_note, write_report
+from facet_lib.eval.report import read_folds, weights_note, write_cross_report, write_report
 from facet_lib.eval.targets import with_paper_column
 from facet_lib.files import atomic_write
 from facet_lib.models.model import FacetVLM
@@ -356,6 +357,7 @@ def _ablation_outputs(
     """``ablation_table.csv`` (with the paper column) and the heatmaps (absolute, and vs ``full``)."""
     table = with_paper_column(table, protocol, weights)
     table.to_csv(out / "ablation_table.csv")
+    write_ablation_meta(out, protocol, weights)  # the setting, for `facet-vlm fig4`
     from facet_lib.eval.plots import ablation_heatmap  # matplotlib: not for the fold tasks
 
     ablation_heatmap(heat, out / "ablation_heatmap.png", f"{title} (class-conditional unless noted)")
@@ -364,11 +366,20 @@ def _ablation_outputs(
     return table
 
 
-def run_cross(runner: Runner, source: Data, target: Data, out: str | Path, label_map: dict[str, str]) -> dict:
+def run_cross(
+    runner: Runner,
+    source: Data,
+    target: Data,
+    out: str | Path,
+    label_map: dict[str, str],
+    protocol: str | None = "bp4d-cross",
+    variant: str = "full",
+) -> dict:
     """Train on all of ``source``; test on ``target`` with its labels mapped into the source's.
 
     Reported twice: over the target's classes only (e.g. happy vs disgust for BP4D T1/T8) and over
-    all source classes."""
+    all source classes; ``cross_report.md``/``cross_summary.json`` put the paper's number for
+    ``protocol``/``variant`` beside it (``eval.report.write_cross_report``)."""
     out = Path(out)
     _write_config(
         out,
@@ -400,11 +411,22 @@ def run_cross(runner: Runner, source: Data, target: Data, out: str | Path, label
         frozen_tokens=runner.frozen_tokens_fn(model, source, all_idx),
     )
     rows = target.rows.assign(label=mapped.to_numpy())
+    scopes = {"target_classes": sorted(set(mapped), key=source.labels.index), "source_classes": source.labels}
+    # the trivial baseline on the same split (logistic regression on 32x32 grey views), for the report
+    base_preds = baseline_cross(
+        runner.baseline_features(source),
+        source.rows["label"],
+        runner.baseline_features(target),
+        rows,
+        scopes,
+        seed=runner.train_cfg.seed,
+    )
+    baseline = {}
+    for scope, pred in base_preds.items():
+        pred.to_csv(out / f"baseline_predictions_{scope}.csv", index=False)
+        baseline[scope] = {k: v for k, v in fold_metrics(pred, scopes[scope]).items() if k != "confusion"}
     results = {}
-    for scope, labels in (
-        ("target_classes", sorted(set(mapped), key=source.labels.index)),
-        ("source_classes", source.labels),
-    ):
+    for scope, labels in scopes.items():
         sub = model.build_text_bank(labels, model_prompts(model.cfg, labels))
         scores = predict(
             model,
@@ -421,6 +443,7 @@ def run_cross(runner: Runner, source: Data, target: Data, out: str | Path, label
         confusion_plot(np.array(m["confusion"]), labels, out / f"confusion_{scope}.png", f"cross-dataset ({scope})")
         results[scope] = {k: v for k, v in m.items() if k != "confusion"}
     (out / "cross_metrics.json").write_text(json.dumps(results, indent=1))
+    write_cross_report(results, out, protocol, runner.weights, variant, baseline=baseline)
     save_file({k: v.contiguous() for k, v in trainable_state(model).items()}, out / "trainable.safetensors")
     return results
 
@@ -444,7 +467,7 @@ def run_cross_ablations(
     for v, mcfg, tcfg in todo:
         r = copy.copy(runner)  # shares the backbone and the cached features
         r.model_cfg, r.train_cfg = mcfg, tcfg
-        res = run_cross(r, source, target, out / v, label_map)
+        res = run_cross(r, source, target, out / v, label_map, protocol=protocol, variant=v)
         tc, sc = res["target_classes"], res["source_classes"]
         rows.append(
             {
