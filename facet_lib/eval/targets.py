@@ -239,7 +239,8 @@ def with_reference_rows(
 ) -> pd.DataFrame:
     """The CV table as written to ``cv_table.csv``: plus, per inference mode, a ``paper`` row (the paper's
     number per metric column, NaN where it gives none) and a ``diff_to_paper`` row (our
-    ``compared_row(protocol)`` row − paper: the mean, or for 4DME the pooled row), and the trivial baseline's ``mean``/``std``/``pooled`` rows under mode ``baseline_logreg``."""
+    ``compared_row(protocol)`` row − paper: the mean, or for 4DME the pooled row), and the trivial
+    baseline's ``mean``/``std``/``pooled`` rows under mode ``baseline_logreg``."""
     metrics = [c for c in table.columns if c not in ("mode", "fold", "n")]
     row = compared_row(protocol)
     extra = []

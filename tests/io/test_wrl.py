@@ -92,6 +92,8 @@ def test_corrupt_files_raise_clear_error(tmp_path, mutate, where, expected):
 def test_negative_tex_coord_index_names_the_file_and_field(tmp_path, tidx):
     """Issue 18: a negative texCoordIndex at a face corner raised a bare IndexError (or wrapped silently)."""
     p = tmp_path / "neg.wrl"
-    p.write_text(HAND_WRITTEN.split("Shape {\n  geometry")[0].replace("texCoordIndex [ 0 1 2 3 -1 ]", f"texCoordIndex {tidx}"))
+    p.write_text(
+        HAND_WRITTEN.split("Shape {\n  geometry")[0].replace("texCoordIndex [ 0 1 2 3 -1 ]", f"texCoordIndex {tidx}")
+    )
     with pytest.raises(ScanFormatError, match=r"neg\.wrl: texCoordIndex: expected indices >= 0"):
         read_wrl(p)
