@@ -12,17 +12,25 @@ BROWSER=0
 
 # System libraries for headless OpenGL rendering (pyrender via EGL + Mesa llvmpipe); pyrender imports pyglet,
 # whose X11 code needs libXrender even headless. The same list is in Dockerfiles/pipeline.Dockerfile.
-APT_PKGS="libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglib2.0-0 libxrender1"
-missing=""
-for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-if [ -n "$missing" ]; then
+# apt_install REQUIRED PKG...: install the Debian packages that are missing (as root); without root, name them
+# and fail when REQUIRED is 1 (else only warn).
+apt_install() {
+  local required=$1 p missing=""
+  shift
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+  [ -n "$missing" ] || return 0
   if [ "$(id -u)" = 0 ]; then
     echo "bootstrap: apt-get install$missing"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing) >/dev/null
   else
     echo "bootstrap: missing system packages:$missing (run as root, or: sudo apt-get install$missing)" >&2
+    [ "$required" = 1 ] && exit 1
   fi
-fi
+  return 0
+}
+APT_PKGS="libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglib2.0-0 libxrender1"
+# shellcheck disable=SC2086
+apt_install 0 $APT_PKGS
 
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 stamp="$VENV/.facet-stamp"
@@ -38,18 +46,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 if [ "$BROWSER" = 1 ]; then
-  BROWSER_PKGS="chromium chromium-driver"
-  missing=""
-  for p in $BROWSER_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-  if [ -n "$missing" ]; then
-    if [ "$(id -u)" = 0 ]; then
-      echo "bootstrap: apt-get install$missing"
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing) >/dev/null
-    else
-      echo "bootstrap: missing system packages:$missing (run as root, or: sudo apt-get install$missing)" >&2
-      exit 1
-    fi
-  fi
+  apt_install 1 chromium chromium-driver
   "$VENV/bin/python" -c "import selenium" 2>/dev/null \
     || { "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c constraints.txt "selenium>=4.20,<4.52" 2>&1 \
       | grep -v "^WARNING: Location" || true; }
