@@ -41,27 +41,40 @@ def test_search_is_a_parallel_for_over_the_grid_with_a_fan_in(spec):
     assert "tune-lambda" in body
 
 
-@pytest.mark.slow
-def test_lambda_search_runs_with_kfp_local(s3, tmp_path):
+def _run_small(tmp_path, name: str, subjects: int, seed: int, epochs: int, **branch) -> dict:
+    """A kfp.local run of the pipeline on a small synthetic BU-3DFE tree in the session's S3 (2 folds, tiny-cpu,
+    64 px views); ``branch``: the pipeline parameters that switch the branch under test on."""
     from facet_lib import storage
     from facet_lib.data.synthetic import SynthConfig, generate
     from pipelines.local_run import run_local
 
-    data = generate("bu3dfe", tmp_path / "data", SynthConfig(subjects=6, step=3.0, seed=1, workers=1))
-    storage.upload_dir(data, "s3://facet-tune/bu3dfe")
-    res = run_local(
+    data = generate("bu3dfe", tmp_path / "data", SynthConfig(subjects=subjects, step=3.0, seed=seed, workers=1))
+    storage.upload_dir(data, f"s3://facet-{name}/bu3dfe")
+    return run_local(
         tmp_path / "root",
-        data_uri="s3://facet-tune/bu3dfe",
+        data_uri=f"s3://facet-{name}/bu3dfe",
         dataset="bu3dfe",
         protocol="bu3dfe-I",
         n_folds=2,
         shard_size=64,
-        registry_uri="s3://facet-tune-models/registry",
-        model_name="tune",
+        registry_uri=f"s3://facet-{name}-models/registry",
+        model_name=name,
         preset="tiny-cpu",
-        epochs=2,
+        epochs=epochs,
         render_size=64,
         train_overrides={"freeze_epochs": 1, "device": "cpu"},
+        **branch,
+    )
+
+
+@pytest.mark.slow
+def test_lambda_search_runs_with_kfp_local(s3, tmp_path):
+    res = _run_small(
+        tmp_path,
+        "tune",
+        subjects=6,
+        seed=1,
+        epochs=2,
         lambda_search=True,
         lambda_grid=[0.0, 0.1],
         tune_overrides={"val_frac": 0.3},
@@ -76,27 +89,7 @@ def test_lambda_search_runs_with_kfp_local(s3, tmp_path):
 @pytest.mark.slow
 def test_ablations_and_fig4_run_with_kfp_local(s3, tmp_path):
     """Issue 19.5: the ablation branch of a kfp.local run, then its row of Fig. 4 beside the paper's values."""
-    from facet_lib import storage
-    from facet_lib.data.synthetic import SynthConfig, generate
-    from pipelines.local_run import run_local
-
-    data = generate("bu3dfe", tmp_path / "data", SynthConfig(subjects=4, step=3.0, seed=2, workers=1))
-    storage.upload_dir(data, "s3://facet-abl/bu3dfe")
-    res = run_local(
-        tmp_path / "root",
-        data_uri="s3://facet-abl/bu3dfe",
-        dataset="bu3dfe",
-        protocol="bu3dfe-I",
-        n_folds=2,
-        shard_size=64,
-        registry_uri="s3://facet-abl-models/registry",
-        model_name="abl",
-        preset="tiny-cpu",
-        epochs=1,
-        render_size=64,
-        train_overrides={"freeze_epochs": 1, "device": "cpu"},
-        ablations=True,
-    )
+    res = _run_small(tmp_path, "abl", subjects=4, seed=2, epochs=1, ablations=True)
     status = {t["task"]: t["status"] for t in res["tasks"]}
     assert status["ablations"] == status["fig4"] == "SUCCESS", status
     root = tmp_path / "root"
