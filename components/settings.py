@@ -31,8 +31,3 @@ DEPLOY_CLUSTER = {
     "gpu_taint": GPU_TAINT,
 }
 S3_SECRET = os.environ.get("FACET_S3_SECRET", "facet-s3")  # Kubernetes secret with the S3 credentials
-
-# Tasks that must run every time: `fingerprint` lists the data (its result keys every cached step below
-# it), `register` decides against the registry's current state, `deploy` acts on the cluster.
-NEVER_CACHED = ("fingerprint", "register", "deploy")
-DEPLOY_TARGETS = ("none", "kserve", "local")  # `local`: kfp.local runs only (a server on 127.0.0.1)

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from facet_lib.config.data import DATA
+from facet_lib.config.deploy import DEFAULT_ALIAS
+from facet_lib.data import datasets
 from facet_lib.errors import FacetError
 
-DATASETS = ["bu3dfe", "bosphorus", "bu4dfe", "bp4d", "4dme"]
 Extension = Callable[[argparse._SubParsersAction], None]  # adds subparsers whose func(args) -> int | None
 
 
@@ -60,7 +61,6 @@ def _index(a: argparse.Namespace) -> None:
 
     res = index_dataset(a.dataset, a.root)
     if res.index.empty:
-        from facet_lib.data.indexers import LAYOUTS
         from facet_lib.errors import DatasetLayoutError
 
         why = (
@@ -68,9 +68,10 @@ def _index(a: argparse.Namespace) -> None:
             if len(res.quarantine)
             else ""
         )
+        layout = datasets.get(a.dataset).layout if a.dataset != datasets.MANIFEST else "the manifest columns"
         raise DatasetLayoutError(
             f"--root {a.root}: no {a.dataset} samples recognised (the {a.dataset} reader expects "
-            f"{LAYOUTS.get(a.dataset, 'the manifest columns')}){why}; wrong --dataset?"
+            f"{layout}){why}; wrong --dataset?"
         )
     save_index(res.index, a.out)
     qpath = Path(a.out).with_name(Path(a.out).stem + "_quarantine.csv")
@@ -318,11 +319,11 @@ def _registry_parser(sub) -> None:
     p.add_argument("ref", help=ref)
     p = _command(acts, "promote", _registry, "point an alias at a version (verifies it first)")
     p.add_argument("ref", help=ref)
-    p.add_argument("--alias", default="production", help="alias to move")
+    p.add_argument("--alias", default=DEFAULT_ALIAS, help="alias to move")
     p = _command(acts, "rollback", _registry, "move an alias back to the version it named before")
     p.add_argument("--registry", required=True, help="registry prefix, e.g. s3://facet-models/registry")
     p.add_argument("--name", required=True, help="model name")
-    p.add_argument("--alias", default="production", help="alias to move back")
+    p.add_argument("--alias", default=DEFAULT_ALIAS, help="alias to move back")
     p = _command(acts, "fetch", _registry, "download and verify a version into a local folder")
     p.add_argument("ref", help=ref)
     p.add_argument("--dest", required=True, help="local folder to write the bundle into")
@@ -342,7 +343,7 @@ def build_parser(extensions: list[Extension] | tuple = ()) -> argparse.ArgumentP
 
     syn = SynthConfig()
     g = _command(sub, "generate", _generate, "write a synthetic dataset in a native layout")
-    g.add_argument("--dataset", nargs="+", default=["bu3dfe"], choices=DATASETS, help="datasets to generate")
+    g.add_argument("--dataset", nargs="+", default=["bu3dfe"], choices=datasets.names(), help="datasets to generate")
     g.add_argument("--out", required=True, help="output folder (one sub-folder per dataset when several)")
     g.add_argument("--subjects", type=int, default=syn.subjects, help="subjects per dataset")
     g.add_argument("--frames", type=int, default=syn.frames, help="frames per 4D sequence")
@@ -352,13 +353,13 @@ def build_parser(extensions: list[Extension] | tuple = ()) -> argparse.ArgumentP
     g.add_argument("--workers", type=int, default=syn.workers, help="processes (0 = all cores)")
 
     i = _command(sub, "index", _index, "index a dataset root (native layout) or a manifest CSV")
-    i.add_argument("--dataset", required=True, choices=[*DATASETS, "manifest"], help="dataset layout")
+    i.add_argument("--dataset", required=True, choices=[*datasets.names(), datasets.MANIFEST], help="dataset layout")
     i.add_argument("--root", required=True, help="dataset root, or the manifest CSV for --dataset manifest")
     i.add_argument("--out", required=True, help="index CSV to write")
 
     f = _command(sub, "folds", _folds, "subject-independent K-fold split of an index")
     f.add_argument("--index", required=True, help="index CSV (from `facet-vlm index`)")
-    f.add_argument("--protocol", default=None, help="e.g. bu3dfe-I, bu3dfe-II, bosphorus, bp4d-cross")
+    f.add_argument("--protocol", default=None, help=f"e.g. bu3dfe-I, bu3dfe-II, bosphorus, {datasets.CROSS_PROTOCOL}")
     f.add_argument("--k", type=int, default=DATA.folds, help="number of folds")
     f.add_argument("--seed", type=int, default=DATA.fold_seed, help="seed of the subject shuffle")
     f.add_argument("--out", required=True, help="folds CSV to write")
@@ -383,10 +384,14 @@ def build_parser(extensions: list[Extension] | tuple = ()) -> argparse.ArgumentP
     x.add_argument("--train-views", required=True, help="rendered dataset to train on")
     x.add_argument("--test-views", required=True, help="rendered dataset to test on")
     x.add_argument(
-        "--label-map", default="happy=happy,disgust=disgust", help="target label=source label pairs, comma-separated"
+        "--label-map",
+        default=",".join(f"{k}={v}" for k, v in datasets.cross_label_map().items()),
+        help="target label=source label pairs, comma-separated",
     )
     x.add_argument("--ablations", action="store_true", help="run every ablation variant into one table")
-    x.add_argument("--protocol", default="bp4d-cross", help="protocol whose paper targets the ablation table shows")
+    x.add_argument(
+        "--protocol", default=datasets.CROSS_PROTOCOL, help="protocol whose paper targets the ablation table shows"
+    )
     _model_args(x)
 
     t = _command(sub, "tune", _tune, "the paper's lambda search (section 3.4) on a validation split inside each fold")

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from facet_lib import storage
 from facet_lib.bundle_format import ALL_FILES, BundleError, read_config, verify_bundle
+from facet_lib.config.deploy import DEFAULT_ALIAS
 from facet_lib.errors import FacetError
 from facet_lib.model_card import model_card
 
@@ -148,7 +149,7 @@ def register(
     metrics: dict,
     params: dict,
     provenance: dict,
-    alias: str | None = "production",
+    alias: str | None = DEFAULT_ALIAS,
     dedup_key: str | None = None,
 ) -> dict:
     """Upload a verified bundle as a new version and move ``alias`` to it.
@@ -327,7 +328,7 @@ def show(ref: str) -> dict:
     return {**reg, **info, "metrics": metrics, "aliases": sorted(named)}
 
 
-def set_alias(registry: str, name: str, version: str, alias: str = "production", verify: bool = True) -> dict:
+def set_alias(registry: str, name: str, version: str, alias: str = DEFAULT_ALIAS, verify: bool = True) -> dict:
     """Point ``alias`` at a complete version (after downloading and verifying it, unless ``verify`` is
     False because the caller just did); the previous target is kept in the alias history."""
     _check_name(name)
@@ -364,13 +365,13 @@ def _update_alias(key: str, change) -> dict:
     raise RegistryError(f"{key}: could not update the alias (20 concurrent changes in a row)")
 
 
-def promote(ref: str, alias: str = "production") -> dict:
+def promote(ref: str, alias: str = DEFAULT_ALIAS) -> dict:
     """Move ``alias`` to the version ``ref`` names (``…/vNNNN`` or another alias such as ``…@staging``)."""
     info = lookup(ref)
     return set_alias(info["registry"], info["name"], info["version"], alias)
 
 
-def rollback(registry: str, name: str, alias: str = "production") -> dict:
+def rollback(registry: str, name: str, alias: str = DEFAULT_ALIAS) -> dict:
     """Move ``alias`` back to the version it named before its last move."""
     key = f"{registry.rstrip('/')}/{name}/aliases/{alias}.json"
     complete = set(versions(registry, name))

@@ -22,9 +22,9 @@ from pathlib import Path
 from facet_lib import storage
 from facet_lib.config import ModelConfig, RenderConfig, TrainConfig, from_params, resolve_micro, to_dict, to_params
 from facet_lib.config.data import DATA
+from facet_lib.config.deploy import DEFAULT_ALIAS, DEPLOY_TARGETS
+from facet_lib.data.datasets import CROSS_PROTOCOL, is_4d
 from facet_lib.errors import ConfigError
-
-FOUR_D = {"bu4dfe", "bp4d", "4dme"}
 
 
 def _timed(fn):
@@ -86,7 +86,7 @@ def ingest_step(
         "samples": len(df),
         "subjects": int(df["subject"].nunique()),
         "labels": labels,
-        "is_4d": dataset in FOUR_D,
+        "is_4d": is_4d(dataset),
         "quarantined": len(res.quarantine),
         "shard_size": shard_size,
         "shard_groups": groups,
@@ -258,7 +258,7 @@ def cross_step(
     train: dict,
     out: str | Path,
     ablations: bool = False,
-    protocol: str = "bp4d-cross",
+    protocol: str = CROSS_PROTOCOL,
 ) -> dict:
     """Train on all of ``source_views``, test on ``target_views`` with its labels mapped into the source's.
     With ``ablations``: every ablation variant so (``ablation_table.csv`` with the paper column)."""
@@ -384,7 +384,7 @@ def register_step(
     metrics: dict,
     provenance: dict,
     bundle_out: str | Path,
-    alias: str = "production",
+    alias: str = DEFAULT_ALIAS,
 ) -> dict:
     """Build the bundle of the chosen fold (``export_step``: labels and settings from its fold.json, render
     settings from the views manifest — memory does not grow with the dataset) and register it."""
@@ -438,9 +438,6 @@ def data_fingerprint(data_uri: str) -> dict:
 def fingerprint_step(data_uri: str) -> dict:
     """The data fingerprint (see ``data_fingerprint``): never cached, it keys every cached step after it."""
     return data_fingerprint(data_uri)
-
-
-DEPLOY_TARGETS = ("none", "kserve", "local")
 
 
 @_timed

@@ -32,6 +32,7 @@ from components.tune_report import tune_report
 from facet_lib.config import TuneConfig
 from facet_lib.config.data import DATA
 from facet_lib.config.deploy import DEPLOY, WEIGHTS
+from facet_lib.data import datasets
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "AWS_ACCESS_KEY_ID",
@@ -218,8 +219,8 @@ def facet_vlm_pipeline(
     render_overrides: dict = {},
     cross_data_uri: str = "",
     cross_dataset_name: str = "bp4d",
-    cross_protocol: str = "bp4d-cross",
-    cross_label_map: dict = {"disgust": "disgust", "happy": "happy"},
+    cross_protocol: str = datasets.CROSS_PROTOCOL,
+    cross_label_map: dict = datasets.cross_label_map(),
     registry_uri: str = "s3://facet-models/registry",
     model_name: str = "facet-vlm",
     deploy_target: str = "none",

@@ -12,6 +12,8 @@ from facet_lib.errors import ConfigError
 # pkg/constants): Standard = raw Kubernetes Deployment (KServe >= 0.16; RawDeployment is its name before),
 # Knative = Knative Service (KServe >= 0.16; Serverless before). ModelMesh serves other runtimes, not this one.
 DEPLOYMENT_MODES = ("Standard", "RawDeployment", "Knative", "Serverless")
+DEPLOY_TARGETS = ("none", "kserve", "local")  # the pipeline's deploy_target; local: kfp.local runs only
+DEFAULT_ALIAS = "production"  # the registry alias a run moves and a deploy serves
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from pathlib import Path
 import pandas as pd
 
 from facet_lib.data.collect import INDEX_COLUMNS, Collector, IndexResult, dataset_root
-from facet_lib.data.labels import dataset_codes, dataset_labels
+from facet_lib.data.datasets import CROSS_PROTOCOL, DATASETS
+from facet_lib.data.labels import cross_dataset_tasks, dataset_codes, dataset_labels
 from facet_lib.data.manifest import index_manifest
 from facet_lib.errors import DatasetLayoutError
 
@@ -165,29 +166,14 @@ def index_4dme(root: str | Path) -> IndexResult:
     return c.result()
 
 
-INDEXERS = {
-    "bu3dfe": index_bu3dfe,
-    "bosphorus": index_bosphorus,
-    "bu4dfe": index_bu4dfe,
-    "bp4d": index_bp4d,
-    "4dme": index_4dme,
-}
-LAYOUTS = {  # what each reader recognises (the module docstring has the sources)
-    "bu3dfe": "<root>/<S>/<S>_<EX><II><ET>_F3D.wrl, e.g. F0001/F0001_HA04WH_F3D.wrl",
-    "bosphorus": "<root>/<bsNNN>/<bsNNN>_<CAT>_<CODE>_<k>.bnt, e.g. bs001/bs001_E_HAPPY_0.bnt",
-    "bu4dfe": "<root>/<S>/<Expression>/<NNN>.wrl, e.g. F001/Happy/000.wrl",
-    "bp4d": "<root>/<S>/T<k>/<NNNN>.obj, e.g. F001/T1/0000.obj",
-    "4dme": "<root>/<Subject>/<Sample>/<frame>.obj and <root>/*labels*.csv (Subject, Sample, Emotion)",
-}
-
-
 def index_dataset(dataset: str, root: str | Path) -> IndexResult:
-    """Index ``root`` in ``dataset``'s native layout; ``dataset='manifest'`` reads a manifest CSV."""
-    if dataset == "manifest":
+    """Index ``root`` in ``dataset``'s native layout (the reader of ``data.datasets``); ``dataset='manifest'``
+    reads a manifest CSV."""
+    from facet_lib.data import datasets
+
+    if dataset == datasets.MANIFEST:
         return index_manifest(root)
-    if dataset not in INDEXERS:
-        raise DatasetLayoutError(f"unknown dataset '{dataset}': expected one of {sorted(INDEXERS)} or 'manifest'")
-    return INDEXERS[dataset](root)
+    return datasets.reader(dataset)(root)
 
 
 # Protocols: which rows and labels an experiment uses.
@@ -197,16 +183,18 @@ PROTOCOLS = {
     "bosphorus": "Bosphorus: six emotions, subjects who have all six (65 in the real database)",
     "bu4dfe": "BU-4DFE: six emotion sequences",
     "bp4d": "BP4D-Spontaneous: eight task sequences",
-    "bp4d-cross": "BP4D-Spontaneous tasks T1/T8 (happy/disgust), the cross-dataset target",
+    CROSS_PROTOCOL: "BP4D-Spontaneous tasks T1/T8 (happy/disgust), the cross-dataset target",
     "4dme": "4DME: five micro-expression classes",
 }
 
 
 def protocol_labels(protocol: str) -> list[str]:
     """Label order of an evaluation protocol (see ``PROTOCOLS``)."""
-    if protocol not in PROTOCOLS:
+    if protocol not in PROTOCOLS and protocol not in DATASETS:  # a table entry is its own protocol: all labels
         raise DatasetLayoutError(f"unknown protocol '{protocol}': expected one of {sorted(PROTOCOLS)}")
-    return ["happy", "disgust"] if protocol == "bp4d-cross" else dataset_labels(protocol.split("-")[0])
+    if protocol == CROSS_PROTOCOL:
+        return list(cross_dataset_tasks().values())
+    return dataset_labels(protocol.split("-")[0])
 
 
 def select_protocol(index: pd.DataFrame, protocol: str) -> tuple[pd.DataFrame, list[str]]:
@@ -218,8 +206,8 @@ def select_protocol(index: pd.DataFrame, protocol: str) -> tuple[pd.DataFrame, l
     elif protocol == "bosphorus":
         per = df.groupby("subject")["label"].nunique()
         df = df[df["subject"].isin(per[per == len(labels)].index)]
-    elif protocol == "bp4d-cross":
-        df = df[df["task"].isin({"T1", "T8"})]
+    elif protocol == CROSS_PROTOCOL:
+        df = df[df["task"].isin(set(cross_dataset_tasks()))]
     return df.reset_index(drop=True), labels
 
 

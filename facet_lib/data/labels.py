@@ -11,8 +11,6 @@ import yaml
 from facet_lib.config.train import PROMPTS
 from facet_lib.errors import ConfigError
 
-DATASETS = ("bu3dfe", "bosphorus", "bu4dfe", "bp4d", "4dme")
-
 
 @lru_cache(maxsize=8)
 def load_label_config(path: str | None = None) -> dict:
@@ -26,7 +24,12 @@ def load_label_config(path: str | None = None) -> dict:
 
 
 def dataset_labels(dataset: str) -> list[str]:
-    """Canonical label order of a dataset (the class order of models trained on it)."""
+    """Canonical label order of a dataset (the class order of models trained on it): the dataset table's
+    own ``labels`` where an entry has them, else ``labels.yaml``."""
+    from facet_lib.data.datasets import DATASETS
+
+    if dataset in DATASETS and DATASETS[dataset].labels:
+        return list(DATASETS[dataset].labels)
     ds = load_label_config()["datasets"]
     if dataset not in ds:
         raise ConfigError(f"unknown dataset '{dataset}': expected one of {sorted(ds)}")
@@ -35,6 +38,16 @@ def dataset_labels(dataset: str) -> list[str]:
 
 def dataset_codes(dataset: str) -> dict[str, str]:
     return dict(load_label_config()["datasets"][dataset]["codes"])
+
+
+def cross_dataset_tasks(dataset: str = "bp4d") -> dict[str, str]:
+    """The cross-dataset target's tasks → their labels (``labels.yaml``'s ``cross_dataset_tasks``; BP4D T1/T8:
+    happy/disgust, the two emotions it shares with BU-4DFE)."""
+    entry = load_label_config()["datasets"].get(dataset, {})
+    if "cross_dataset_tasks" not in entry:
+        raise ConfigError(f"labels.yaml: dataset '{dataset}' has no cross_dataset_tasks")
+    codes = entry["codes"]
+    return {t: codes[t] for t in entry["cross_dataset_tasks"]}
 
 
 PROMPT_SECTIONS = {"prompts": dict, "micro_template": str, "prompt_bank": dict, "micro_prompt_bank": dict}

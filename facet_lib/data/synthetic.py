@@ -254,17 +254,8 @@ def generate_4dme(root: str | Path, cfg: SynthConfig = SynthConfig()) -> Path:
     return root
 
 
-GENERATORS: dict[str, Callable[[str | Path, SynthConfig], Path]] = {
-    "bu3dfe": generate_bu3dfe,
-    "bosphorus": generate_bosphorus,
-    "bu4dfe": generate_bu4dfe,
-    "bp4d": generate_bp4d,
-    "4dme": generate_4dme,
-}
-
-
 def generate(dataset: str, root: str | Path, cfg: SynthConfig = SynthConfig()) -> Path:
-    """Write a synthetic dataset in ``dataset``'s native layout under ``root``."""
-    if dataset not in GENERATORS:
-        raise ValueError(f"unknown dataset '{dataset}': expected one of {sorted(GENERATORS)}")
-    return GENERATORS[dataset](root, cfg)
+    """Write a synthetic dataset in ``dataset``'s native layout under ``root`` (the generator of ``data.datasets``)."""
+    from facet_lib.data import datasets
+
+    return datasets.generator(dataset)(root, cfg)

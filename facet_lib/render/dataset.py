@@ -45,7 +45,7 @@ _SHARD_NAME = re.compile(r"shard-\d{5}-[0-9a-f]{12}\.npz")
 ROW_FIELDS = ("sample_id", "dataset", "subject", "label", "intensity", "task", "n_frames")
 
 
-__all__ = ["RenderedDataset", "merge_rendered", "plan_shards", "render_dataset", "render_sample", "render_sequence"]
+__all__ = ["RenderedDataset", "merge_rendered", "plan_shards", "render_dataset", "render_sequence"]
 
 
 def render_row(
@@ -58,11 +58,6 @@ def render_row(
         return render_views(read_scan(paths[0]), cfg), []
     meshes, notes = read_sampled_frames(paths, cfg.frames, max_bad)
     return render_sequence(meshes, cfg), notes
-
-
-def render_sample(row: pd.Series | dict, cfg: RenderConfig, root: str | Path | None = None) -> np.ndarray:
-    """(views, H, W, 3) uint8 for one index row: a scan's views, or a sequence's per-view summaries."""
-    return render_row(row, cfg, root)[0]
 
 
 def _file_sig(p: Path) -> str:

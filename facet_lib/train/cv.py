@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import save_file
 
 from facet_lib.config import ModelConfig, TrainConfig, to_params
+from facet_lib.data.datasets import CROSS_PROTOCOL
 from facet_lib.data.folds import load_folds, split
 from facet_lib.data.labels import dataset_labels, model_prompts
 from facet_lib.device import resolve_device
@@ -372,7 +373,7 @@ def run_cross(
     target: Data,
     out: str | Path,
     label_map: dict[str, str],
-    protocol: str | None = "bp4d-cross",
+    protocol: str | None = CROSS_PROTOCOL,
     variant: str = "full",
 ) -> dict:
     """Train on all of ``source``; test on ``target`` with its labels mapped into the source's.
@@ -455,7 +456,7 @@ def run_cross_ablations(
     out: str | Path,
     label_map: dict[str, str],
     variants: list[str] | None = None,
-    protocol: str = "bp4d-cross",
+    protocol: str = CROSS_PROTOCOL,
 ) -> pd.DataFrame:
     """The ablation variants in the cross-dataset setting (the sixth setting of the paper's Fig. 3), on
     the same backbone and feature cache; one table (target-class metrics, paper column) and heatmaps."""

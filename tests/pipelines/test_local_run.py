@@ -24,6 +24,7 @@ def _executor_outputs(root):
     return [json.loads(p.read_text()) for p in root.rglob("executor_output.json")]
 
 
+@pytest.mark.slow  # three kfp.local pipeline runs (~3 min): `make test-slow`
 def test_pipeline_end_to_end_on_s3_and_retraining_only_on_changed_data(s3, tmp_path, monkeypatch):
     # the code identity is part of what makes a registration new: pin it, commits may land during the test
     monkeypatch.setenv("GIT_COMMIT", "e2e-test")
