@@ -31,8 +31,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from facet_lib.data import datasets
 from facet_lib.data.collect import INDEX_COLUMNS, Collector, IndexResult, dataset_root
-from facet_lib.data.datasets import CROSS_PROTOCOL, DATASETS
+from facet_lib.data.datasets import CROSS_PROTOCOL
 from facet_lib.data.labels import cross_dataset_tasks, dataset_codes, dataset_labels
 from facet_lib.data.manifest import index_manifest
 from facet_lib.errors import DatasetLayoutError
@@ -169,8 +170,6 @@ def index_4dme(root: str | Path) -> IndexResult:
 def index_dataset(dataset: str, root: str | Path) -> IndexResult:
     """Index ``root`` in ``dataset``'s native layout (the reader of ``data.datasets``); ``dataset='manifest'``
     reads a manifest CSV."""
-    from facet_lib.data import datasets
-
     if dataset == datasets.MANIFEST:
         return index_manifest(root)
     return datasets.reader(dataset)(root)
@@ -190,8 +189,9 @@ PROTOCOLS = {
 
 def protocol_labels(protocol: str) -> list[str]:
     """Label order of an evaluation protocol (see ``PROTOCOLS``)."""
-    if protocol not in PROTOCOLS and protocol not in DATASETS:  # a table entry is its own protocol: all labels
-        raise DatasetLayoutError(f"unknown protocol '{protocol}': expected one of {sorted(PROTOCOLS)}")
+    known = {*PROTOCOLS, *datasets.names()}  # a table entry without a protocol of its own: all its labels
+    if protocol not in known:
+        raise DatasetLayoutError(f"unknown protocol '{protocol}': expected one of {sorted(known)}")
     if protocol == CROSS_PROTOCOL:
         return list(cross_dataset_tasks().values())
     return dataset_labels(protocol.split("-")[0])

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facet_lib.data import datasets
 from facet_lib.data.face_model import (
     LANDMARKS,
     Identity,
@@ -256,6 +257,4 @@ def generate_4dme(root: str | Path, cfg: SynthConfig = SynthConfig()) -> Path:
 
 def generate(dataset: str, root: str | Path, cfg: SynthConfig = SynthConfig()) -> Path:
     """Write a synthetic dataset in ``dataset``'s native layout under ``root`` (the generator of ``data.datasets``)."""
-    from facet_lib.data import datasets
-
     return datasets.generator(dataset)(root, cfg)
