@@ -218,7 +218,7 @@ def facet_vlm_pipeline(
     train_overrides: dict = {},
     render_overrides: dict = {},
     cross_data_uri: str = "",
-    cross_dataset_name: str = "bp4d",
+    cross_dataset_name: str = datasets.CROSS_DATASET,
     cross_protocol: str = datasets.CROSS_PROTOCOL,
     cross_label_map: dict = datasets.cross_label_map(),
     registry_uri: str = "s3://facet-models/registry",

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from facet_lib.errors import DatasetLayoutError
 
-CROSS_PROTOCOL = "bp4d-cross"  # the cross-dataset target (BU-4DFE → BP4D); its tasks are in labels.yaml
+CROSS_DATASET = "bp4d"  # the cross-dataset target (BU-4DFE → BP4D): its dataset and protocol
+CROSS_PROTOCOL = "bp4d-cross"  # its tasks are labels.yaml's cross_dataset_tasks of CROSS_DATASET
 MANIFEST = "manifest"  # not a dataset: the reader of a manifest CSV (``data.manifest.index_manifest``)
 
 

@@ -40,9 +40,12 @@ def dataset_codes(dataset: str) -> dict[str, str]:
     return dict(load_label_config()["datasets"][dataset]["codes"])
 
 
-def cross_dataset_tasks(dataset: str = "bp4d") -> dict[str, str]:
+def cross_dataset_tasks(dataset: str | None = None) -> dict[str, str]:
     """The cross-dataset target's tasks → their labels (``labels.yaml``'s ``cross_dataset_tasks``; BP4D T1/T8:
-    happy/disgust, the two emotions it shares with BU-4DFE)."""
+    happy/disgust, the two emotions it shares with BU-4DFE); ``dataset``: default ``datasets.CROSS_DATASET``."""
+    from facet_lib.data.datasets import CROSS_DATASET
+
+    dataset = dataset or CROSS_DATASET
     entry = load_label_config()["datasets"].get(dataset, {})
     if "cross_dataset_tasks" not in entry:
         raise ConfigError(f"labels.yaml: dataset '{dataset}' has no cross_dataset_tasks")

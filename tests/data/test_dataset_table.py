@@ -87,5 +87,6 @@ def test_every_list_of_datasets_agrees_with_the_table():
     line = next(x for x in doc.splitlines() if x.strip().startswith("dataset:"))
     assert all(n in line for n in [*names, datasets.MANIFEST]), line
     params = inspect.signature(facet_vlm_pipeline.pipeline_func).parameters
+    assert params["cross_dataset_name"].default == datasets.CROSS_DATASET == "bp4d"
     assert params["cross_protocol"].default == datasets.CROSS_PROTOCOL
     assert params["cross_label_map"].default == datasets.cross_label_map() == {"disgust": "disgust", "happy": "happy"}
