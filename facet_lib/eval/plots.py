@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from facet_lib.errors import ConfigError  # noqa: E402
 from facet_lib.eval.metrics import fold_rows  # noqa: E402
 
 
@@ -80,7 +81,8 @@ def ablation_heatmap(summary: pd.DataFrame, path: str | Path, title: str, refere
     values = summary.to_numpy(float)
     if reference is not None:
         if reference not in summary.index:
-            raise ValueError(f"ablation heatmap: reference variant '{reference}' is not a row of {list(summary.index)}")
+            rows = list(summary.index)
+            raise ConfigError(f"ablation heatmap: reference variant '{reference}' is not a row of {rows}")
         values = values - summary.loc[reference].to_numpy(float)[None]
         span = max(float(np.nanmax(np.abs(values))), 1e-6)
         cmap, vmin, vmax, fmt = "RdBu", -span, span, "{:+.2f}"

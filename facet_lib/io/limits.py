@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facet_lib.errors import ScanFormatError
+from facet_lib.errors import ConfigError, ScanFormatError
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class ParseLimits:
     def __post_init__(self):
         for name in ("max_vertices", "max_faces", "max_instances", "max_depth", "max_faces_per_vertex", "max_tokens"):
             if not getattr(self, name) > 0:
-                raise ValueError(f"ParseLimits.{name}: expected a positive number, got {getattr(self, name)}")
+                raise ConfigError(f"ParseLimits.{name}: expected a positive number, got {getattr(self, name)}")
 
 
 DEFAULT_LIMITS = ParseLimits()

@@ -192,3 +192,14 @@ class FacetHead(nn.Module):
             "alpha": alpha,
             "attention": attn,
         }
+
+
+class LogitScale(nn.Module):
+    """CLIP's learnable inverse temperature, initialised at 1/0.07 and capped at 100."""
+
+    def __init__(self, init_temperature: float = 0.07):
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1 / init_temperature)))
+
+    def forward(self) -> torch.Tensor:
+        return self.log_scale.clamp(max=math.log(100)).exp()

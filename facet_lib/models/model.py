@@ -12,9 +12,8 @@ from torch import nn
 
 from facet_lib.config import ModelConfig
 from facet_lib.errors import ConfigError
-from facet_lib.losses import LogitScale
 from facet_lib.models.backbone import RANDOM_WEIGHTS, TextEncoder, VisualTokens, create_clip, uses_quick_gelu
-from facet_lib.models.facet import FacetHead
+from facet_lib.models.facet import FacetHead, LogitScale
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from facet_lib.errors import ConfigError
 from facet_lib.render.dataset import RenderedDataset
 
 
@@ -31,7 +32,7 @@ def contact_sheet_html(dataset: str | Path, out_html: str | Path, title: str = "
     head = f"<h3>{html.escape(title or 'Rendered views')}</h3><p>{html.escape(settings)}</p>"
     try:
         sheet, n = _sheet(ds, dataset, per_label, 112)
-    except ValueError:
+    except ConfigError:  # no samples
         body = "<p>No rendered samples in this dataset (nothing to show).</p>"
     else:
         buf = io.BytesIO()
@@ -55,7 +56,7 @@ def _sheet(ds: RenderedDataset, dataset, per_label: int, thumb: int) -> tuple[Im
         if len(lst) < per_label:
             lst.append((sid, views))
     if not picked:
-        raise ValueError(f"{dataset}: no rendered samples for a contact sheet")
+        raise ConfigError(f"{dataset}: no rendered samples for a contact sheet")
     n_views = len(ds.config.yaws)
     label_w, pad, text_h = 110, 6, 14
     cell_w = n_views * thumb + pad

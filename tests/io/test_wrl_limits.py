@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from facet_lib.errors import ScanFormatError
+from facet_lib.errors import ConfigError, ScanFormatError
 from facet_lib.io import ParseLimits, read_scan
 from facet_lib.io.wrl import read_wrl, write_wrl
 from facet_lib.mesh import Mesh
@@ -100,5 +100,5 @@ def test_face_limit_applies_to_every_format(tmp_path):
 
 
 def test_limits_must_be_positive():
-    with pytest.raises(ValueError, match="max_depth"):
+    with pytest.raises(ConfigError, match="max_depth"):
         ParseLimits(max_depth=0)
