@@ -110,10 +110,10 @@ def main() -> None:
 
     from facet_lib import storage
     from facet_lib.data.synthetic import SynthConfig, generate
-    from pipelines.demo import DEMO_NOTE, s3_server
+    from pipelines import s3_server as s3
+    from pipelines.demo import DEMO_NOTE
     from pipelines.local_run import format_stages
 
-    s3 = s3_server()
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)

@@ -4,7 +4,7 @@ The demo uploads its synthetic BU-3DFE tree (10 subjects: ~751 files, scans with
 landmarks) to the embedded SeaweedFS, and ``ingest`` from ``s3://`` downloads it again
 (``storage.download_prefix``). Both directions are timed with ``workers=1`` (the sequential baseline,
 what storage did before) and ``workers=N`` (the pool), alternating, on a fresh server started by
-scripts/s3_server.py (isolated: every request goes through its unix-socket proxy; ``--guarded``
+pipelines/s3_server.py (isolated: every request goes through its unix-socket proxy; ``--guarded``
 measures the server without the private network). Each download is checked byte for byte.
 
 Usage: python benchmarks/bench_s3.py [--subjects 10] [--workers 16] [--rounds 3] [--guarded]
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import importlib.util
 import os
 import statistics
 import sys
@@ -23,13 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _s3_server():
-    spec = importlib.util.spec_from_file_location("s3_server", ROOT / "scripts" / "s3_server.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _same_tree(a: Path, b: Path) -> bool:
@@ -50,7 +42,8 @@ def main(argv: list[str] | None = None) -> dict:
     from facet_lib.data.synthetic import SynthConfig, generate
 
     workers = a.workers or storage.TRANSFER_WORKERS
-    s3 = _s3_server()
+    from pipelines import s3_server as s3
+
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         root = generate("bu3dfe", tmp / "data", SynthConfig(subjects=a.subjects, seed=0))

@@ -86,7 +86,7 @@ def client():
 
 NO_CREDENTIALS = (
     "no S3 credentials found: set AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-    "(for the local server: eval $(python scripts/s3_server.py env))"
+    "(for the local server: eval $(python -m pipelines.s3_server env))"
 )
 
 

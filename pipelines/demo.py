@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import importlib.util
 import io
 import json
 import os
@@ -42,13 +41,6 @@ DEMO_NOTE = (
     f"{EPOCHS} epochs, {FREEZE} of them with the backbone frozen (the preset alone: 224 px, 25 epochs, 20 frozen)"
 )
 
-
-def s3_server():
-    """scripts/s3_server.py (SeaweedFS on loopback), loaded by path: scripts/ is not a package."""
-    spec = importlib.util.spec_from_file_location("s3_server", ROOT / "scripts" / "s3_server.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _prepare_data(out: Path, subjects: int, seed: int) -> Path:
@@ -167,7 +159,8 @@ def run_demo(out: Path, subjects: int = 10, folds: int = DATA.folds, seed: int =
     from pipelines.local_run import format_stages, run_local, stage_times
 
     t0, load0 = time.perf_counter(), os.getloadavg()
-    s3 = s3_server()
+    from pipelines import s3_server as s3
+
     out = out.resolve()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     print(
@@ -238,7 +231,7 @@ def run_demo(out: Path, subjects: int = 10, folds: int = DATA.folds, seed: int =
     load = f"load average {avg(load0)} at the start, {avg(os.getloadavg())} at the end; {os.cpu_count()} cores"
     print(f"\nwhere the time went (wall seconds; {load}):\n{format_stages(rows, total)}\n{DEMO_NOTE}")
     print(
-        f"\nserve it again: python scripts/s3_server.py start --dir {out / 's3'} && "
+        f"\nserve it again: python -m pipelines.s3_server start --dir {out / 's3'} && "
         f"facet-vlm serve --model {REGISTRY}/{NAME}@production"
     )
 

@@ -8,11 +8,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
-import sys  # noqa: E402
 
 from facet_lib.data.synthetic import SynthConfig, generate  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 SMALL = SynthConfig(subjects=4, frames=4, step=3.0, step_4d=4.0, seed=7, workers=1)
 
@@ -29,7 +26,7 @@ def synth_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory):
     """A real SeaweedFS S3 server on loopback (credentials required), its env vars set for the session."""
-    import s3_server
+    from pipelines import s3_server
 
     d = tmp_path_factory.mktemp("seaweedfs")
     info = s3_server.start(d)

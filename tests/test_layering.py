@@ -2,7 +2,7 @@
 
 - facet_lib imports neither kfp nor pipelines/components; only facet_lib/serving imports kserve; only
   facet_lib/storage imports boto3/botocore; facet_lib/models imports none of storage/train/data;
-  train and bundle do not import each other; no sys.path edits in library, components, pipelines, scripts.
+  train and bundle do not import each other; no sys.path edits in library, components, pipelines, benchmarks.
 - The CPU-only pipeline steps (their component modules and facet_lib.steps), the registry and the
   config load no torch when imported.
 """
@@ -83,7 +83,7 @@ def test_train_and_bundle_do_not_import_each_other():
     assert not {m for m in _imports(LIB / "bundle.py") if m.startswith("facet_lib.train")}
 
 
-@pytest.mark.parametrize("folder", ["facet_lib", "components", "pipelines", "scripts", "benchmarks"])
+@pytest.mark.parametrize("folder", ["facet_lib", "components", "pipelines", "benchmarks"])
 def test_no_sys_path_edits(folder):
     for f in _files(ROOT / folder):
         text = f.read_text()

@@ -1,4 +1,4 @@
-"""scripts/s3_server.py: only the authenticated S3 gateway serves data (issues 13.5, 18.1), and a data
+"""pipelines/s3_server.py: only the authenticated S3 gateway serves data (issues 13.5, 18.1), and a data
 folder keeps its credentials and ports across restarts, stored 0600 (issue 13.10).
 
 Every admin route SeaweedFS registers (tests/s3_probe.py, taken from its source) is sent unauthenticated
@@ -12,12 +12,12 @@ import subprocess
 
 import boto3
 import pytest
-import s3_server  # scripts/ is on sys.path (tests/conftest.py)
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from facet_lib import storage
+from pipelines import s3_server
 from tests.s3_probe import answered, listening_ports, probe
 
 # Isolated (the default where user namespaces exist): the S3 gateway's own health probes, empty 200s.

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import s3_server
 
 from facet_lib import registry, storage
 from facet_lib.bundle_format import verify_bundle
 from facet_lib.data.indexers import index_dataset, save_index
 from facet_lib.steps import ingest_step
+from pipelines import s3_server
 from tests.bundle_helpers import fake_bundle
 from tests.test_s3_server import NO_NAMESPACES
 

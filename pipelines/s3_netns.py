@@ -10,9 +10,9 @@ with just ``lo``): none of its TCP ports exists outside it. The S3 gateway alone
 its unix socket in the 0700 data folder, and ``proxy`` forwards a loopback TCP port to that socket
 byte for byte (SigV4 signatures, Host header and bodies are untouched; splice(2), no copy through Python).
 
-    python scripts/s3_netns.py check                    # exit 0 when a private network can be made here
-    python scripts/s3_netns.py exec -- CMD ARGS...      # run CMD inside a new private network
-    python scripts/s3_netns.py proxy HOST PORT SOCKET [PORT...]  # forward HOST:PORT (TCP) to SOCKET (unix)
+    python -m pipelines.s3_netns check                    # exit 0 when a private network can be made here
+    python -m pipelines.s3_netns exec -- CMD ARGS...      # run CMD inside a new private network
+    python -m pipelines.s3_netns proxy HOST PORT SOCKET [PORT...]  # forward HOST:PORT (TCP) to SOCKET (unix)
 """
 
 from __future__ import annotations

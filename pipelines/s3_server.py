@@ -8,9 +8,9 @@ the data folder, so a local process cannot read or replace objects behind the ga
 keeps its credentials, JWT keys, certificates and ports across restarts (``config.json``, mode 0600),
 so running clients keep access after a restart.
 
-    python scripts/s3_server.py start [--dir runs/s3] [--port 0]   # prints `export AWS_...` lines
-    python scripts/s3_server.py stop  [--dir runs/s3]
-    python scripts/s3_server.py env   [--dir runs/s3]
+    python -m pipelines.s3_server start [--dir runs/s3] [--port 0]   # prints `export AWS_...` lines
+    python -m pipelines.s3_server stop  [--dir runs/s3]
+    python -m pipelines.s3_server env   [--dir runs/s3]
 
 Importable: ``start(dir) -> dict`` (env vars + pid) and ``stop(dir)``.
 """
@@ -383,7 +383,7 @@ def main() -> None:
         print("stopped" if stop(a.dir) else "not running")
         return
     if a.action == "env" and not (Path(a.dir) / "server.json").exists():
-        raise SystemExit(f"no server running for {a.dir}: python scripts/s3_server.py start --dir {a.dir}")
+        raise SystemExit(f"no server running for {a.dir}: python -m pipelines.s3_server start --dir {a.dir}")
     info = start(a.dir, a.port) if a.action == "start" else json.loads((Path(a.dir) / "server.json").read_text())
     for k, v in info["env"].items():
         print(f"export {k}={v}")
