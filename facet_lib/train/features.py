@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from facet_lib.files import atomic_write
 from facet_lib.models.model import FacetVLM
 from facet_lib.progress import progress_bar
 
@@ -54,8 +55,5 @@ def cached_hidden(
     if path.exists():
         return load_file(path)["hidden"]
     hidden = compute_hidden(model, views() if callable(views) else views, device=device, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file({"hidden": hidden.contiguous()}, tmp)
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: save_file({"hidden": hidden.contiguous()}, tmp))
     return hidden
