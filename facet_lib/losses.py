@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from facet_lib.config.train import CONSISTENCY_FORMS, LOSS_FORMS
 from facet_lib.errors import ConfigError
 
 
@@ -38,15 +39,12 @@ def info_nce(
     elif form == "label_aware":
         target = (labels[:, None] == labels[None, :]).float()
     else:
-        raise ConfigError(f"train.loss_form: expected paper|label_aware, got {form!r}")
+        raise ConfigError(f"train.loss_form: expected one of {LOSS_FORMS}, got {form!r}")
     t_i2t = target / target.sum(1, keepdim=True)
     t_t2i = target.t() / target.t().sum(1, keepdim=True)
     l_i2t = -(t_i2t * F.log_softmax(logits, dim=1)).sum(1).mean()
     l_t2i = -(t_t2i * F.log_softmax(logits.t(), dim=1)).sum(1).mean()
     return (l_i2t + l_t2i) / 2
-
-
-CONSISTENCY_FORMS = ("variance", "pairwise_eq21", "eq23")
 
 
 def consistency(view_embeds: torch.Tensor, form: str = "variance") -> torch.Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from facet_lib.config.render import TEMPORAL
 from facet_lib.errors import ConfigError
 
 
@@ -62,7 +63,7 @@ def summarize(frames: np.ndarray, method: str = "rankpool") -> np.ndarray:
         return (frames.astype(np.float32).mean(axis=0) + 0.5).astype(np.uint8)
     if method == "apex":
         return frames[apex_index(frames)].copy()
-    raise ConfigError(f"temporal summary must be rankpool|mean|apex, got {method!r}")
+    raise ConfigError(f"render.temporal: expected one of {TEMPORAL}, got {method!r}")
 
 
 def sample_uniform(n_available: int, k: int) -> np.ndarray:

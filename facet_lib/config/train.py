@@ -16,6 +16,9 @@ OLD_HEAD_KEYS = (*HEAD_KEYS, "head_out", "mtgf_input", "view_embed_from")  # a h
 OURS_FORMS = {"cvsa_form": "block", "cvsa_heads": 8, "mtgf_key_norm": True, "mtgf_bias": True, "gate_bias": True}
 OLD_MODEL_KEYS = ("clip_model", "pretrained", "checkpoint", "unfreeze_top", "head", "views", "micro")
 PROMPTS = ("table1", "bank")
+CONSISTENCY_FORMS = ("variance", "pairwise_eq21", "eq23")  # eq. 22 | eq. 21 | eq. 23 (facet_lib/losses.py)
+LOSS_FORMS = ("paper", "label_aware")  # InfoNCE positives: the diagonal (eqs. 9-11) | every same-label pair
+VIEWS = (0, 1, 2)  # the rendered views: front, left, right
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_choices(self, "model")
+        if not self.views or any(v not in VIEWS for v in self.views):
+            raise ConfigError(f"model.views must be a non-empty subset of {VIEWS}, got {self.views}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,10 +142,10 @@ class TrainConfig:
     consistency: str = setting(
         "variance",
         "consistency loss form: variance (eq. 22) | pairwise_eq21 (6x eq. 22 for 3 views) | eq23 (3x)",
-        ("variance", "pairwise_eq21", "eq23"),
+        CONSISTENCY_FORMS,
     )
     loss_form: str = setting(
-        "paper", "InfoNCE positives: paper (diagonal, eqs. 9-11) | label_aware (same label)", ("paper", "label_aware")
+        "paper", "InfoNCE positives: paper (diagonal, eqs. 9-11) | label_aware (same label)", LOSS_FORMS
     )
     cond_weight: float = setting(0.0, "class-conditional CE weight (teaches MTGF wrong-class queries); 0 = paper")
     seed: int = setting(0, "seed of the head initialisation, sampling and shuffling")

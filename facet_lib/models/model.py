@@ -67,8 +67,6 @@ class FacetVLM(nn.Module):
             p.requires_grad_(False)
         self.visual = VisualTokens(self.clip.visual, cfg.unfreeze_top)
         self.text = TextEncoder(self.clip, cfg.clip_model)
-        if any(v < 0 or v > 2 for v in cfg.views) or not cfg.views:
-            raise ConfigError(f"views must be a non-empty subset of (0, 1, 2), got {cfg.views}")
         self.head = FacetHead(cfg.head, dim=self.visual.token_dim, n_tokens=self.visual.n_patches, n_views=3)
         self.logit_scale = LogitScale()
 

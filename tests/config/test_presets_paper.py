@@ -132,6 +132,9 @@ def test_configs_saved_before_the_literal_forms_keep_their_modules():
         (ModelConfig, {"prompts": "gpt"}, "model.prompts"),
         (TrainConfig, {"loss_form": "x"}, "train.loss_form"),
         (HeadConfig, {"cvsa_form": "x"}, "head.cvsa_form"),
+        (TrainConfig, {"consistency": "eq99"}, "train.consistency"),
+        (ModelConfig, {"views": (0, 5)}, "model.views"),
+        (ModelConfig, {"views": ()}, "model.views"),
     ],
 )
 def test_choices_are_validated_in_the_dataclass(cls, kw, field):

@@ -108,7 +108,7 @@ def test_overrides_and_config_errors():
     assert t.epochs == 3 and t.betas == (0.8, 0.9) and t.loss_form == "paper"
     with pytest.raises(ConfigError, match="override 'nope=1'"):
         apply_overrides(TrainConfig(), ["nope=1"])
-    with pytest.raises(ConfigError, match="views must be"):
-        FacetVLM(ModelConfig(clip_model="facet-tiny", views=(3,)))
+    with pytest.raises(ConfigError, match="model.views must be"):
+        ModelConfig(clip_model="facet-tiny", views=(3,))
     with pytest.raises(ConfigError, match="unknown open_clip model"):
         FacetVLM(ModelConfig(clip_model="ViT-Nope"))
