@@ -160,6 +160,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choices(self, "train")
+        for name, low in (("epochs", 1), ("batch_size", 1), ("freeze_epochs", 0), ("lam", 0), ("cond_weight", 0)):
+            if not getattr(self, name) >= low:
+                raise ConfigError(f"train.{name}: expected a number >= {low}, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
