@@ -31,23 +31,12 @@ def configure(
     fails here, first."""
     from collections import namedtuple
 
+    from facet_lib.config.knobs import knob_settings
     from facet_lib.steps import config_step
 
-    knobs = {
-        "model.pretrained": pretrained,
-        "model.checkpoint": checkpoint,
-        "train.epochs": epochs,
-        "train.lam": lam,
-        "render.size": render_size,
-        "render.mode": render_mode,
-        "render.frames": frames,
-        "render.temporal": temporal,
-        "train.init_from": init_from,
-        "model.prompts_file": prompts_file,
-    }
     cfg = config_step(
         preset, model_overrides, train_overrides, render_overrides, deploy_target, dataset, protocol,
-        allow_random_weights, knobs,
+        allow_random_weights, knob_settings(locals()),
     )  # fmt: skip
     if cfg["weights_note"]:
         print(f"NOTE: {cfg['weights_note']}")

@@ -15,7 +15,7 @@ def ingest(
     n_folds: int,
     seed: int,
     shard_size: int,
-    parallel: int,
+    render_tasks: int,
     index: Output[Dataset],
 ) -> NamedTuple("IngestOutputs", [("shard_groups", list), ("fold_ids", list), ("is_4d", bool), ("samples", int)]):
     """Index a dataset (native layout, local folder or s3:// prefix), select the protocol, make folds.
@@ -26,7 +26,7 @@ def ingest(
 
     from facet_lib.steps import ingest_step
 
-    info = ingest_step(data_uri, dataset, protocol, n_folds, seed, index.path, shard_size, parallel)
+    info = ingest_step(data_uri, dataset, protocol, n_folds, seed, index.path, shard_size, render_tasks)
     keep = ("dataset", "protocol", "samples", "subjects", "labels", "quarantined", "index_sha256")
     index.metadata.update({**{k: info[k] for k in keep}, "data_fingerprint": data_fingerprint})
     out = namedtuple("IngestOutputs", ["shard_groups", "fold_ids", "is_4d", "samples"])

@@ -2,7 +2,7 @@
 for 4DME, §4.5). A local bundle folder or a registry version/alias; always verified before use.
 
 Kept out of ``facet_lib.train`` (train and bundle do not import each other): the steps load the start
-model here and hand it to ``train.cv.Runner(start=...)``.
+model here and hand it to ``train.shared.Runner(start=...)``.
 """
 
 from __future__ import annotations

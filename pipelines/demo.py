@@ -42,7 +42,6 @@ DEMO_NOTE = (
 )
 
 
-
 def _prepare_data(out: Path, subjects: int, seed: int) -> Path:
     from facet_lib import storage
     from facet_lib.data.synthetic import SynthConfig, generate
@@ -149,13 +148,15 @@ def _requests(url: str, data_root: Path, views_dir: Path, out: Path) -> None:
         print(f"  {title}: HTTP {r.status_code} → {p['label']} (top {[(k, round(v, 3)) for k, v in top]}){extra}")
 
 
-def run_demo(out: Path, subjects: int = 10, folds: int = DATA.folds, seed: int = 0, keep_serving: bool = False) -> None:
+def run_demo(
+    out: Path, subjects: int = 10, n_folds: int = DATA.n_folds, seed: int = 0, keep_serving: bool = False
+) -> None:
     import logging
 
     import pandas as pd
 
     from facet_lib import registry
-    from facet_lib.serving.deploy import stop_local
+    from facet_lib.serving.local import stop_local
     from pipelines.local_run import format_stages, run_local, stage_times
 
     t0, load0 = time.perf_counter(), os.getloadavg()
@@ -186,7 +187,7 @@ def run_demo(out: Path, subjects: int = 10, folds: int = DATA.folds, seed: int =
             data_uri=DATA_URI,
             dataset="bu3dfe",
             protocol="bu3dfe-II",
-            n_folds=folds,
+            n_folds=n_folds,
             seed=seed,
             **DEMO_RUN,
             registry_uri=REGISTRY,
@@ -239,14 +240,16 @@ def run_demo(out: Path, subjects: int = 10, folds: int = DATA.folds, seed: int =
 def add_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo", help="folder for the S3 data, pipeline outputs and logs")
     p.add_argument("--subjects", type=int, default=10, help="synthetic subjects to generate")
-    p.add_argument("--folds", type=int, default=DATA.folds, help="subject-independent folds")
+    p.add_argument(
+        "--n-folds", "--folds", dest="n_folds", type=int, default=DATA.n_folds, help="subject-independent folds"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and the folds")
     p.add_argument("--keep-serving", action="store_true", help="leave the S3 server and the model server running")
     return p
 
 
 def _run(a: argparse.Namespace) -> int:
-    run_demo(Path(a.out), a.subjects, a.folds, a.seed, a.keep_serving)
+    run_demo(Path(a.out), a.subjects, a.n_folds, a.seed, a.keep_serving)
     return 0
 
 

@@ -140,7 +140,7 @@ def render_train_register(
             n_folds=2,
             seed=seed,
             shard_size=100000,
-            parallel=1,
+            render_tasks=1,
         )
         ting = _task(ting, "2", "8G", "12G")
         tviews = rank_pool(
@@ -201,7 +201,7 @@ def facet_vlm_pipeline(
     data_uri: str = "s3://facet-data/bu3dfe",
     dataset: str = "bu3dfe",
     protocol: str = "bu3dfe-II",
-    n_folds: int = DATA.folds,
+    n_folds: int = DATA.n_folds,
     seed: int = 0,
     shard_size: int = DATA.shard_size,
     preset: str = "paper",
@@ -317,7 +317,7 @@ def facet_vlm_pipeline(
         n_folds=n_folds,
         seed=seed,
         shard_size=shard_size,
-        parallel=DATA.shard_groups,
+        render_tasks=DATA.render_tasks,
     )
     ing = _task(ing, "2", "8G", "12G")
     render_train_register(

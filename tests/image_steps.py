@@ -49,7 +49,7 @@ def pipeline_stage(work: Path, data_uri: str) -> dict:
         n_folds=2,
         seed=0,
         shard_size=16,
-        parallel=2,
+        render_tasks=2,
         index=index,
     )
     parts3, parts4 = [], []

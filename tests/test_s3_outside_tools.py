@@ -24,7 +24,8 @@ import pytest
 from facet_lib import registry, storage
 from facet_lib.bundle_format import verify_bundle
 from facet_lib.data.synthetic import SynthConfig, generate
-from facet_lib.steps import data_fingerprint, ingest_step
+from facet_lib.provenance import data_fingerprint
+from facet_lib.steps import ingest_step
 from tests.bundle_helpers import fake_bundle
 
 TOOLS = ("aws", "s5cmd")

@@ -4,13 +4,14 @@ import pandas as pd
 import pytest
 
 from facet_lib.data.labels import dataset_labels, load_label_config, prompts_for
-from facet_lib.steps import _configs, config_step
+from facet_lib.steps import config_step
+from facet_lib.steps.common import configs
 
 LABELS = dataset_labels("4dme")
 
 
 def _first_prompts(model_params: dict, train_params: dict, data=None) -> list[str]:
-    mcfg, _ = _configs(model_params, train_params, data)  # what every train/export step builds its model from
+    mcfg, _ = configs(model_params, train_params, data)  # what every train/export step builds its model from
     return [ps[0] for ps in prompts_for(LABELS, mcfg.micro, mode=mcfg.prompts).values()]
 
 

@@ -326,16 +326,16 @@ def test_promote_rollback_list_show_and_dedup(s3, tmp_path):
 
 def test_provenance_commit_from_git_commit_env_without_git(monkeypatch):
     """Issue 12: inside an image there is no .git; provenance takes the GIT_COMMIT build argument."""
-    from facet_lib import steps
+    from facet_lib import provenance
 
     def no_git(*a, **kw):
         raise FileNotFoundError("git")
 
-    monkeypatch.setattr(steps.subprocess, "run", no_git)
+    monkeypatch.setattr(provenance.subprocess, "run", no_git)
     monkeypatch.setenv("GIT_COMMIT", "0123abc")
-    assert steps.git_commit() == "0123abc"
+    assert provenance.git_commit() == "0123abc"
     monkeypatch.delenv("GIT_COMMIT")
-    assert steps.git_commit() == "unknown"
+    assert provenance.git_commit() == "unknown"
 
 
 def test_alias_moves_are_compare_and_swap(s3, tmp_path):

@@ -9,10 +9,10 @@ from facet_lib.config.codec import setting
 
 @dataclass(frozen=True)
 class DataConfig:
-    folds: int = setting(10, "subject-independent cross-validation folds (the paper: 10)")
+    n_folds: int = setting(10, "subject-independent cross-validation folds (the paper: 10)")
     fold_seed: int = setting(0, "seed of the subject-to-fold assignment")
     shard_size: int = setting(64, "samples per rendered shard (the unit of resume and of the render fan-out)")
-    shard_groups: int = setting(4, "render tasks the shards are spread over (KFP ParallelFor branches)")
+    render_tasks: int = setting(4, "render tasks the shards are spread over (KFP ParallelFor branches)")
 
 
 DATA = DataConfig()  # the defaults, for function signatures that take one of these settings on its own

@@ -11,20 +11,20 @@ from facet_lib.config.data import DATA
 from facet_lib.errors import FoldLeakError
 
 
-def make_folds(index: pd.DataFrame, k: int = DATA.folds, seed: int = DATA.fold_seed) -> pd.DataFrame:
-    """Assign every sample a fold in [0, k): no subject in two folds, labels stratified as far as
+def make_folds(index: pd.DataFrame, n_folds: int = DATA.n_folds, seed: int = DATA.fold_seed) -> pd.DataFrame:
+    """Assign every sample a fold in [0, n_folds): no subject in two folds, labels stratified as far as
     subjects allow (scikit-learn's StratifiedGroupKFold), deterministic for a seed.
 
     Returns a DataFrame with ``sample_id``, ``subject``, ``label``, ``fold``.
     """
     n_subj = index["subject"].nunique()
-    if k < 2 or k > n_subj:
+    if n_folds < 2 or n_folds > n_subj:
         raise FoldLeakError(
-            f"cannot make {k} subject-independent folds from {n_subj} subjects (need 2 <= k <= subjects)"
+            f"cannot make {n_folds} subject-independent folds from {n_subj} subjects (need 2 <= n_folds <= subjects)"
         )
     from sklearn.model_selection import StratifiedGroupKFold  # here: reading folds needs no scikit-learn
 
-    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     fold = np.full(len(index), -1, np.int64)
     for f, (_, test) in enumerate(splitter.split(np.zeros(len(index)), index["label"], index["subject"])):
         fold[test] = f

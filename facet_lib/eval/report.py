@@ -158,12 +158,19 @@ def _img(path: Path) -> str:
 def write_report(fold_dirs: list[str | Path], out: str | Path, context: dict | None = None) -> dict:
     """Write the CV report of ``fold_dirs`` into ``out``; returns the summary (also ``summary.json``).
     ``context``: what the run was (``variant``, ``protocol``, ``dataset``…), shown in the title and kept."""
+    infos, preds = read_folds(fold_dirs)
+    return report_of_folds(infos, preds, fold_dirs, out, context)
+
+
+def report_of_folds(
+    infos: list[dict], preds: dict, fold_dirs: list[str | Path], out: str | Path, context: dict | None = None
+) -> dict:
+    """``write_report`` over folds already read (``read_folds(fold_dirs)``: their fold.json and predictions)."""
     from facet_lib.eval.plots import confusion_plot, per_fold_plot
 
     context = dict(context or {})
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    infos, preds = read_folds(fold_dirs)
     labels, weights = infos[0]["labels"], infos[0]["backbone_weights"]
     note = weights_note(weights)
     table, baseline = cv_table(preds, labels), _baseline(fold_dirs, labels)

@@ -45,7 +45,7 @@ _SHARD_NAME = re.compile(r"shard-\d{5}-[0-9a-f]{12}\.npz")
 ROW_FIELDS = ("sample_id", "dataset", "subject", "label", "intensity", "task", "n_frames")
 
 
-__all__ = ["RenderedDataset", "merge_rendered", "plan_shards", "render_dataset", "render_sequence"]
+__all__ = ["RenderedDataset", "merge_rendered", "plan_shards", "render_dataset", "render_sequence", "shard_rows"]
 
 
 def render_row(
@@ -78,10 +78,9 @@ class ShardPlan:
         return f"shard-{self.shard:05d}-{self.key[:12]}.npz"
 
 
-def plan_shards(
-    index: pd.DataFrame, cfg: RenderConfig, shard_size: int = DATA.shard_size, root: str | Path | None = None
-) -> list[ShardPlan]:
-    """Split an index (sorted by sample id) into shards with content keys."""
+def shard_rows(index: pd.DataFrame, shard_size: int = DATA.shard_size) -> list[pd.DataFrame]:
+    """Which samples each shard holds: the index sorted by sample id, in runs of ``shard_size``. The one
+    definition of shard membership (the ingest step records it; rendering keys and writes it)."""
     if shard_size < 1:
         raise ConfigError(f"shard_size must be >= 1, got {shard_size}")
     dup = index["sample_id"][index["sample_id"].duplicated()]
@@ -91,9 +90,15 @@ def plan_shards(
             "each sample must appear once"
         )
     df = index.sort_values("sample_id", kind="stable").reset_index(drop=True)
+    return [df.iloc[start : start + shard_size] for start in range(0, len(df), shard_size)]
+
+
+def plan_shards(
+    index: pd.DataFrame, cfg: RenderConfig, shard_size: int = DATA.shard_size, root: str | Path | None = None
+) -> list[ShardPlan]:
+    """Split an index into shards (``shard_rows``) with content keys."""
     plans = []
-    for s, start in enumerate(range(0, len(df), shard_size)):
-        rows = df.iloc[start : start + shard_size]
+    for s, rows in enumerate(shard_rows(index, shard_size)):
         h = hashlib.sha256(cfg.digest().encode())
         for _, r in rows.iterrows():
             h.update(r["sample_id"].encode())

@@ -30,7 +30,7 @@ from facet_lib.data.folds import split  # noqa: E402
 from facet_lib.errors import ConfigError  # noqa: E402
 from facet_lib.eval.metrics import fold_metrics  # noqa: E402
 from facet_lib.eval.report import weights_note  # noqa: E402
-from facet_lib.train import cv  # noqa: E402  (cv.fit_and_score: the body shared with a CV fold)
+from facet_lib.train import shared  # noqa: E402  (shared.fit_and_score: the body shared with a CV fold)
 
 PAPER_LAMBDA = 0.1  # §3.4
 
@@ -91,7 +91,7 @@ def tune_point(runner, data, fold: int, lam: float, tune: TuneConfig, out: str |
         changed = sorted(k for k in fp if k != "key" and old.get("fingerprint", {}).get(k) != fp[k])
         print(f"{path.name}: written with other settings/data ({', '.join(changed) or 'no fingerprint'}); recomputing")
         (work / "checkpoint.pt").unlink(missing_ok=True)  # a checkpoint of the old settings must not resume
-    _, _, preds = cv.fit_and_score(
+    _, _, preds = shared.fit_and_score(
         runner,
         data,
         tr_idx,

@@ -11,19 +11,20 @@ from facet_lib.steps import ingest_step
 
 def test_every_consumer_takes_the_dataclass_default():
     assert DATA == DataConfig()
-    assert inspect.signature(make_folds).parameters["k"].default == DATA.folds
+    assert inspect.signature(make_folds).parameters["n_folds"].default == DATA.n_folds
     assert inspect.signature(make_folds).parameters["seed"].default == DATA.fold_seed
     assert inspect.signature(ingest_step).parameters["shard_size"].default == DATA.shard_size
-    assert inspect.signature(ingest_step).parameters["parallel"].default == DATA.shard_groups
+    assert inspect.signature(ingest_step).parameters["render_tasks"].default == DATA.render_tasks
+    assert inspect.signature(ingest_step).parameters["n_folds"].default is inspect.Parameter.empty
     assert inspect.signature(plan_shards).parameters["shard_size"].default == DATA.shard_size
     assert inspect.signature(render_dataset).parameters["shard_size"].default == DATA.shard_size
     args = build_parser().parse_args(["folds", "--index", "i.csv", "--out", "f.csv"])
-    assert (args.k, args.seed) == (DATA.folds, DATA.fold_seed)
+    assert (args.n_folds, args.seed) == (DATA.n_folds, DATA.fold_seed)
 
 
 def test_pipeline_defaults_follow_the_dataclass():
     from pipelines.facet_vlm import facet_vlm_pipeline
 
     params = inspect.signature(facet_vlm_pipeline.pipeline_func).parameters
-    assert params["n_folds"].default == DATA.folds
+    assert params["n_folds"].default == DATA.n_folds
     assert params["shard_size"].default == DATA.shard_size

@@ -15,7 +15,7 @@ def _index(n_subj=20, per=12, labels=("a", "b", "c", "d", "e", "f")):
 
 
 def test_no_subject_in_two_folds_and_all_folds_used():
-    f = make_folds(_index(), k=10, seed=3)
+    f = make_folds(_index(), n_folds=10, seed=3)
     assert f.groupby("subject").fold.nunique().max() == 1
     assert sorted(f.fold.unique()) == list(range(10))
     for k in range(10):

@@ -89,7 +89,7 @@ def steps(synth_root, tmp_path_factory):
         n_folds=2,
         seed=0,
         shard_size=16,
-        parallel=2,
+        render_tasks=2,
         index=index,
     )
     return t, index, out

@@ -6,7 +6,8 @@ import dataclasses
 import pandas as pd
 import pytest
 
-import facet_lib.train.cv as cv
+import facet_lib.train.protocols as protocols
+import facet_lib.train.shared as shared
 from facet_lib.config import preset
 
 
@@ -19,16 +20,16 @@ class _Runner:
 def test_each_variant_runs_cross_dataset_with_its_own_settings(tmp_path, monkeypatch):
     seen = {}
 
-    def fake_cross(runner, source, target, out, label_map, protocol, variant):
+    def fake_cross(runner, source, target, out, label_map, protocol, variant, model_cfg, train_cfg):
         v = out.name
-        assert variant == v and protocol == "bp4d-cross"
-        seen[v] = (runner.model_cfg, runner.train_cfg)
+        assert variant == v and protocol == "bp4d-cross" and runner is base  # one shared backbone, no copies
+        seen[v] = (model_cfg, train_cfg)
         acc = {"full": 0.8, "no_mtgf": 0.7, "front_only": 0.6}[v]
         return {"target_classes": {"accuracy": acc, "macro_f1": acc - 0.1}, "source_classes": {"accuracy": acc / 2}}
 
-    monkeypatch.setattr(cv, "run_cross", fake_cross)
+    monkeypatch.setattr(protocols, "run_cross", fake_cross)
     base = _Runner()
-    table = cv.run_cross_ablations(base, None, None, tmp_path, {}, variants=["full", "no_mtgf", "front_only"])
+    table = protocols.run_cross_ablations(base, None, None, tmp_path, {}, variants=["full", "no_mtgf", "front_only"])
     assert seen["full"] == (base.model_cfg, base.train_cfg)
     assert seen["no_mtgf"][0] == dataclasses.replace(
         base.model_cfg, head=dataclasses.replace(base.model_cfg.head, mtgf=False)
@@ -58,7 +59,7 @@ def test_the_pipelines_cross_protocol_reaches_the_single_cross_run(tmp_path, mon
     import json
     from types import SimpleNamespace
 
-    import facet_lib.steps as steps
+    import facet_lib.steps.train as steps
     from components.cross_dataset import cross_dataset
 
     seen = {}
@@ -69,9 +70,9 @@ def test_the_pipelines_cross_protocol_reaches_the_single_cross_run(tmp_path, mon
         (tmp_path / "res" / "cross_summary.json").write_text(json.dumps({"comparison": [], "backbone_weights": "r"}))
         return {"target_classes": {"accuracy": 0.5, "macro_f1": 0.5}}
 
-    monkeypatch.setattr(cv, "load_data", lambda *a, **k: SimpleNamespace(rows=pd.DataFrame()))
-    monkeypatch.setattr(cv, "run_cross", fake_cross)
-    monkeypatch.setattr(steps, "_runner", lambda *a, **k: _Runner())
+    monkeypatch.setattr(shared, "load_data", lambda *a, **k: SimpleNamespace(rows=pd.DataFrame()))
+    monkeypatch.setattr(protocols, "run_cross", fake_cross)
+    monkeypatch.setattr(steps, "make_runner", lambda *a, **k: _Runner())
     logged = {}
     metrics = SimpleNamespace(path=str(tmp_path / "m" / "metrics"), metadata={}, log_metric=logged.__setitem__)
     cross_dataset.python_func(

@@ -13,7 +13,8 @@ from facet_lib.eval.report import RANDOM_WEIGHTS_NOTE
 from facet_lib.render import RenderConfig
 from facet_lib.render.dataset import render_dataset
 from facet_lib.train import loop
-from facet_lib.train.cv import Runner, load_data, run_ablations, run_cross, run_cv
+from facet_lib.train.protocols import run_ablations, run_cross, run_cv
+from facet_lib.train.shared import Runner, load_data
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +47,9 @@ def test_short_cv_learns_and_never_sees_test_subjects(rendered, tmp_path, monkey
         seen[str(ckpt_path)] = len(labels)
         return real(model, bank, hidden, labels, cfg, ckpt_path=ckpt_path, **kw)
 
-    import facet_lib.train.cv as cv
+    import facet_lib.train.shared as shared
 
-    monkeypatch.setattr(cv, "train_fold", spy)
+    monkeypatch.setattr(shared, "train_fold", spy)
     data = load_data(rendered / "views", rendered / "folds.csv")
     res = run_cv(_runner(tmp_path), data, tmp_path / "out")
     table = res["table"]

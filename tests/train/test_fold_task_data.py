@@ -14,7 +14,7 @@ from facet_lib.eval.baseline import baseline_fold, view_features
 from facet_lib.render import RenderConfig
 from facet_lib.render.dataset import RenderedDataset, render_dataset
 from facet_lib.steps import features_step, train_fold_step
-from facet_lib.train.cv import load_data
+from facet_lib.train.shared import load_data
 
 
 @pytest.fixture(scope="module")

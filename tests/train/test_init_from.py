@@ -18,7 +18,7 @@ from facet_lib.errors import ConfigError
 from facet_lib.models.model import FacetVLM
 from facet_lib.render import RenderConfig
 from facet_lib.render.dataset import render_dataset
-from facet_lib.train.cv import Runner
+from facet_lib.train.shared import Runner
 from facet_lib.warm_start import load_start
 
 LABELS = ["anger", "disgust", "fear", "happy", "sad", "surprise"]

@@ -124,10 +124,10 @@ def test_tune_cli_on_synthetic_data(rendered, tmp_path, capsys):
 
 
 def _fake_search(monkeypatch):
-    """A runner/data pair and a ``cv.fit_and_score`` that scores without training (counts its calls)."""
+    """A runner/data pair and a ``shared.fit_and_score`` that scores without training (counts its calls)."""
     import types
 
-    from facet_lib.train import cv
+    from facet_lib.train import shared
     from facet_lib.train.loop import predictions_frame
 
     calls = []
@@ -137,13 +137,13 @@ def _fake_search(monkeypatch):
         scores = {"class_conditional": np.eye(2)[np.arange(len(eval_idx)) % 2].astype(np.float32)}
         return None, [], predictions_frame(data.rows.iloc[eval_idx], scores, data.labels)
 
-    monkeypatch.setattr(cv, "fit_and_score", fake)
+    monkeypatch.setattr(shared, "fit_and_score", fake)
     rows = _rows(n_subjects=6, per=2, k=2).assign(
         sample_id=lambda r: [f"s{i}" for i in range(len(r))], label=lambda r: ["happy", "sad"] * (len(r) // 2)
     )
     mcfg, tcfg = PRESETS["tiny-cpu"]
     runner = types.SimpleNamespace(model_cfg=mcfg, train_cfg=tcfg, weights="random (untrained)")
-    data = cv.Data(rows=rows, render={}, render_digest="digest-a", labels=["happy", "sad"])
+    data = shared.Data(rows=rows, render={}, render_digest="digest-a", labels=["happy", "sad"])
     return runner, data, calls
 
 
@@ -186,7 +186,7 @@ def test_a_point_is_recomputed_when_its_settings_or_data_change(monkeypatch, tmp
 
 
 def test_a_cv_fold_and_a_search_point_share_one_train_and_score_body(monkeypatch, tmp_path):
-    from facet_lib.train import cv
+    from facet_lib.train import protocols, shared
     from facet_lib.train.tune import tune_point
 
     class Called(Exception):
@@ -196,11 +196,11 @@ def test_a_cv_fold_and_a_search_point_share_one_train_and_score_body(monkeypatch
         raise Called
 
     runner, data, _ = _fake_search(monkeypatch)
-    monkeypatch.setattr(cv, "fit_and_score", boom)
+    monkeypatch.setattr(shared, "fit_and_score", boom)
     with pytest.raises(Called):
         tune_point(runner, data, 0, 0.1, TuneConfig(), tmp_path / "t")
     with pytest.raises(Called):
-        cv.train_one_fold(runner, data, 0, tmp_path / "f")
+        protocols.train_one_fold(runner, data, 0, tmp_path / "f")
 
 
 def test_the_fan_in_breaks_ties_by_the_pipelines_grid_order(tmp_path):

@@ -6,8 +6,7 @@ import pytest
 
 from facet_lib.config import preset
 from facet_lib.errors import ConfigError
-from facet_lib.train.cv import ABLATIONS
-from facet_lib.train.variants import ablation_variants, note_skipped
+from facet_lib.train.variants import ABLATIONS, ablation_variants, note_skipped
 
 
 def test_paper_preset_skips_the_two_no_op_ablations(tmp_path, capsys):
