@@ -14,13 +14,7 @@ def ablations(
 ):
     """Every ablation variant of §4.4 on the run's folds (``ablation_table.csv`` with the paper column, the
     heatmaps, ``ablation_meta.json`` naming the run's protocol for Fig. 4)."""
-    import json
+    from facet_lib.steps import ablations_step
 
-    from facet_lib.steps import cv_step
-
-    protocol = json.loads(open(index.path + "/ingest.json").read())["protocol"]
-    res = cv_step(
-        views.path, index.path + "/folds.csv", model_config, train_config, ablation_table.path,
-        ablations=True, protocol=protocol,
-    )  # fmt: skip
-    ablation_table.metadata.update({"protocol": protocol, "backbone_weights": res["backbone_weights"]})
+    res = ablations_step(views.path, index.path, model_config, train_config, ablation_table.path)
+    ablation_table.metadata.update(res)

@@ -20,25 +20,15 @@ def cross_dataset(
     import json
     import os
 
-    from facet_lib.eval.targets import paper_metrics
-    from facet_lib.steps import cross_step
+    from facet_lib.steps import cross_dataset_step
 
-    res = cross_step(
+    res = cross_dataset_step(
         source_views.path, target_views.path, label_map, model_config, train_config, results.path, protocol=protocol
     )
-    for scope, m in res.items():
-        metrics.log_metric(f"{scope}_accuracy", m["accuracy"])
-        metrics.log_metric(f"{scope}_macro_f1", m["macro_f1"])
-    # the paper's Table 4(b) number beside ours, and this run among its published methods
-    s = json.loads(open(results.path + "/cross_summary.json").read())
-    paper, paper_meta = paper_metrics(s["comparison"], s.get("standing"))
-    for name, value in paper.items():
+    for name, value in res["scalars"].items():  # ours per scope, the paper's Table 4(b) beside them
         metrics.log_metric(name, value)
-    metrics.metadata.update(paper_meta)
-    metrics.metadata["backbone_weights"] = s["backbone_weights"]
-
+    metrics.metadata.update(res["scalar_notes"])
     # also as a JSON file at the artifact path: kfp.local's cache counts an artifact without one as missing
-    for art in (metrics,):
-        os.makedirs(os.path.dirname(art.path), exist_ok=True)
-        with open(art.path, "w") as f:
-            json.dump(art.metadata, f)
+    os.makedirs(os.path.dirname(metrics.path), exist_ok=True)
+    with open(metrics.path, "w") as f:
+        json.dump(metrics.metadata, f)

@@ -17,10 +17,13 @@ def render(
     shows a few of them per label in the KFP UI.
 
     4D sequences are left to ``rank_pool``; both take the same full render settings."""
-    from facet_lib.render.contact_sheet import contact_sheet_html
     from facet_lib.steps import render_step
 
-    info = render_step(index.path, data_uri, [int(s) for s in shards], render_config, views.path, kind="scans")
+    title = f"Rendered 3D scans, shards {shards}"
+    info = render_step(
+        index.path, data_uri, [int(s) for s in shards], render_config, views.path, kind="scans",
+        sheet_html=contact_sheet.path, sheet_title=title,
+    )  # fmt: skip
     views.metadata.update(
         {
             "samples": info["samples"],
@@ -29,4 +32,3 @@ def render(
             "views_per_s": info.get("views_per_s"),
         }
     )
-    contact_sheet_html(views.path, contact_sheet.path, title=f"Rendered 3D scans, shards {shards}")

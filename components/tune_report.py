@@ -25,15 +25,9 @@ def tune_report(
     from facet_lib.steps import tune_report_step
 
     s = tune_report_step([p.path for p in points], table.path, tune_config, grid=lambda_grid)
-    mean = s["table"].loc["mean"]
-    for lam in s["grid"]:
-        metrics.log_metric(f"val_mean_lam_{lam:g}", float(mean[lam]))
-    metrics.log_metric("val_majority_baseline", float(mean["majority_baseline"]))
-    for fold, lam in s["per_fold"].items():
-        metrics.log_metric(f"fold{fold}_selected_lam", lam)
-    metrics.log_metric("best_mean_lam", s["best_mean_lam"])
-    metrics.log_metric("paper_lam", s["paper_lam"])
-    metrics.metadata["backbone_weights"] = s["backbone_weights"]
+    for name, value in s["scalars"].items():  # each λ's validation score, the selected λ, the paper's 0.1
+        metrics.log_metric(name, value)
+    metrics.metadata.update(s["scalar_notes"])
     shutil.copy(table.path + "/tune_report.html", report.path)
     os.makedirs(os.path.dirname(metrics.path), exist_ok=True)  # kfp.local's cache wants a file
     with open(metrics.path, "w") as f:

@@ -21,7 +21,9 @@ from facet_lib.steps.data import (
 )
 from facet_lib.steps.release import evaluate_folds, evaluate_step, export_step, read_fold, register_best, register_step
 from facet_lib.steps.train import (
+    ablations_step,
     config_step,
+    cross_dataset_step,
     cross_step,
     cv_step,
     features_step,
@@ -31,7 +33,9 @@ from facet_lib.steps.train import (
 )
 
 __all__ = [
+    "ablations_step",
     "config_step",
+    "cross_dataset_step",
     "cross_step",
     "cv_step",
     "evaluate_folds",

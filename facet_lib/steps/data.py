@@ -174,9 +174,12 @@ def render_step(
     out: str | Path,
     kind: str = "all",
     workers: int = 0,
+    sheet_html: str | Path | None = None,
+    sheet_title: str = "",
 ) -> dict:
     """Render some shards of an ingested index (``ingest_step``'s folder); 4D sequences become per-view
-    dynamic images. The shards' members come from the ingest step's record."""
+    dynamic images. The shards' members come from the ingest step's record. ``sheet_html``: also a contact
+    sheet page of a few views per label there (``render.contact_sheet.contact_sheet_html``)."""
     from facet_lib.data.indexers import load_index
 
     index_dir = Path(index_dir)
@@ -185,6 +188,10 @@ def render_step(
     index = load_index(index_dir / "index.csv")
     cfg = from_params(RenderConfig, render)
     m = render_views(index, data_uri, cfg, out, info["shard_size"], shards, kind, workers, members)
+    if sheet_html:
+        from facet_lib.render.contact_sheet import contact_sheet_html
+
+        contact_sheet_html(out, sheet_html, title=sheet_title)
     return {"samples": m["samples"], "failures": m["failures"], **m.get("last_run", {})}
 
 

@@ -3,6 +3,7 @@ one process (the CLI), the λ search, and the run's settings resolved once (``co
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -106,6 +107,41 @@ def cross_step(
 
 
 @timed
+def cross_dataset_step(
+    source_views: str | Path,
+    target_views: str | Path,
+    label_map: dict[str, str],
+    model: dict,
+    train: dict,
+    out: str | Path,
+    protocol: str = CROSS_PROTOCOL,
+) -> dict:
+    """The pipeline's cross-dataset task: ``cross_step``, plus the ``scalars`` its metrics show (accuracy and
+    macro-F1 over the target's and over all source classes, the paper's Table 4(b) number beside ours, this
+    run among the published methods) and ``scalar_notes`` (their sources, the backbone weights)."""
+    from facet_lib.eval.targets import paper_metrics
+
+    res = cross_step(source_views, target_views, label_map, model, train, out, protocol=protocol)
+    scalars = {f"{scope}_{k}": m[k] for scope, m in res.items() for k in ("accuracy", "macro_f1")}
+    s = json.loads((Path(out) / "cross_summary.json").read_text())
+    paper, notes = paper_metrics(s["comparison"], s.get("standing"))
+    return {
+        "results": res,
+        "scalars": {**scalars, **paper},
+        "scalar_notes": {**notes, "backbone_weights": s["backbone_weights"]},
+    }
+
+
+@timed
+def ablations_step(views_dir: str | Path, index_dir: str | Path, model: dict, train: dict, out: str | Path) -> dict:
+    """The pipeline's ablation task: every variant of §4.4 (``cv_step`` with ``ablations``) on the folds of
+    the ingest folder ``index_dir``, with its protocol's paper column. Returns {"protocol", "backbone_weights"}."""
+    protocol = json.loads((Path(index_dir) / "ingest.json").read_text())["protocol"]
+    res = cv_step(views_dir, Path(index_dir) / "folds.csv", model, train, out, ablations=True, protocol=protocol)
+    return {"protocol": protocol, "backbone_weights": res["backbone_weights"]}
+
+
+@timed
 def tune_step(
     views_dir: str | Path,
     folds_csv: str | Path,
@@ -139,12 +175,20 @@ def tune_step(
 @timed
 def tune_report_step(point_dirs: list[str], out: str | Path, tune: dict, grid: list[float] | None = None) -> dict:
     """Fan-in of the λ search: the points of every task → grid table, selected λ, plot, report. ``grid``:
-    the search's λ in its order (ties go to the λ first in it); default ``tune.grid``."""
+    the search's λ in its order (ties go to the λ first in it); default ``tune.grid``. Also ``scalars``
+    (each λ's mean validation score, the majority baseline, each fold's and the mean's selected λ beside
+    the paper's) and ``scalar_notes``."""
     from facet_lib.config import TuneConfig
     from facet_lib.train.tune import read_points, tune_report
 
     cfg = from_params(TuneConfig, tune)
-    return tune_report(read_points(point_dirs), out, cfg.metric, [float(v) for v in (grid or cfg.grid)])
+    s = tune_report(read_points(point_dirs), out, cfg.metric, [float(v) for v in (grid or cfg.grid)])
+    mean = s["table"].loc["mean"]
+    scalars = {f"val_mean_lam_{lam:g}": float(mean[lam]) for lam in s["grid"]}
+    scalars["val_majority_baseline"] = float(mean["majority_baseline"])
+    scalars.update({f"fold{fold}_selected_lam": lam for fold, lam in s["per_fold"].items()})
+    scalars.update({"best_mean_lam": s["best_mean_lam"], "paper_lam": s["paper_lam"]})
+    return {**s, "scalars": scalars, "scalar_notes": {"backbone_weights": s["backbone_weights"]}}
 
 
 @timed
