@@ -3,8 +3,14 @@
 - facet_lib imports neither kfp nor pipelines/components; only facet_lib/serving imports kserve; only
   facet_lib/storage imports boto3/botocore; facet_lib/models imports none of storage/train/data;
   train and bundle do not import each other; no sys.path edits in library, components, pipelines, benchmarks.
-- The CPU-only pipeline steps (their component modules and facet_lib.steps), the registry and the
-  config load no torch when imported.
+- config imports nothing above it; only facet_lib/cli imports facet_lib.steps; the split modules (steps/data,
+  steps/common, provenance, cli/*, train/shared, train/protocols) keep to their layer; components import
+  only step functions.
+- The CPU-only pipeline steps (their component modules, facet_lib.steps and steps.data/release), the
+  registry, provenance, the settings resolver, the CLI and the config load no torch when imported.
+- facet_lib/config imports nothing of facet_lib/serving; the deploy modules (manifest, local), the request
+  decoding (inputs, decoding) and the batcher import neither kserve nor torch, and the deploy step's modules
+  (deploy, kserve_client: kserve only inside the call) load neither when imported.
 """
 
 from __future__ import annotations
@@ -90,9 +96,85 @@ def test_no_sys_path_edits(folder):
         assert "sys.path.insert" not in text and "sys.path.append" not in text, _rel(f)
 
 
+def test_config_imports_no_serving():
+    assert _importers(_top("facet_lib.serving"), LIB / "config") == set()
+
+
+LIGHT_SERVING = ["manifest", "local", "inputs", "decoding", "batcher"]
+
+
+@pytest.mark.parametrize("module", LIGHT_SERVING)
+def test_light_serving_modules_import_no_kserve_or_torch(module):
+    hits = {m for m in _imports(LIB / "serving" / f"{module}.py") if m.startswith(_top("kserve") + _top("torch"))}
+    assert not hits, f"facet_lib/serving/{module}.py imports {sorted(hits)}"
+
+
+@pytest.mark.parametrize("module", [*LIGHT_SERVING, "deploy", "kserve_client"])
+def test_deploy_and_decoding_modules_load_no_kserve_or_torch(module):
+    assert _loaded_after(f"facet_lib.serving.{module}", ["torch", "kserve", "open_clip"]) == []
+
+
+def test_config_imports_nothing_above_it():
+    """facet_lib.config is the bottom layer: it imports only itself and facet_lib.errors."""
+    for f in _files(LIB / "config"):
+        hits = {
+            m
+            for m in _imports(f)
+            if m.startswith("facet_lib") and not m.startswith(("facet_lib.config", "facet_lib.errors"))
+        }
+        assert not hits, f"{_rel(f)} imports {sorted(hits)}"
+
+
+def test_only_the_cli_imports_the_steps():
+    """The steps sit above every library module: only facet_lib/cli (and the steps themselves) import them."""
+    allowed = ("facet_lib/steps/", "facet_lib/cli/")
+    assert {f for f in _importers(_top("facet_lib.steps")) if not f.startswith(allowed)} == set()
+    assert {f for f in _importers(_top("facet_lib.cli")) if not f.startswith("facet_lib/cli/")} == set()
+
+
+@pytest.mark.parametrize(
+    "module, forbidden",
+    [
+        ("steps/data.py", ("facet_lib.train", "facet_lib.models", "facet_lib.serving", "facet_lib.registry")),
+        ("steps/common.py", ("facet_lib.serving", "facet_lib.registry", "facet_lib.render")),
+        ("provenance.py", ("facet_lib.steps", "facet_lib.train", "facet_lib.serving", "facet_lib.registry")),
+        ("cli/data.py", ("facet_lib.serving", "facet_lib.train", "facet_lib.registry")),
+        ("cli/train.py", ("facet_lib.serving", "facet_lib.registry")),
+        ("cli/common.py", ("facet_lib.steps", "facet_lib.serving", "facet_lib.train")),
+        ("train/shared.py", ("facet_lib.train.protocols", "facet_lib.train.tune", "facet_lib.steps")),
+        ("train/protocols.py", ("facet_lib.train.tune", "facet_lib.steps")),
+    ],
+)
+def test_split_modules_keep_to_their_layer(module, forbidden):
+    hits = {m for m in _imports(LIB / module) if m.startswith(forbidden)}
+    assert not hits, f"facet_lib/{module} imports {sorted(hits)}"
+
+
+# what a component may call: one step function (or, for the steps outside facet_lib.steps, its module)
+COMPONENT_CALLS = (
+    "facet_lib.__version__",  # components/settings.py: the image tag
+    "facet_lib.steps",
+    "facet_lib.config",
+    "facet_lib.serving.deploy",
+    "facet_lib.weights",
+    "facet_lib.eval.fig4",
+)
+
+
+def test_components_call_only_step_functions():
+    for f in _files(ROOT / "components"):
+        hits = {m for m in _imports(f) if m.startswith("facet_lib.") and not m.startswith(COMPONENT_CALLS)}
+        assert not hits, f"{_rel(f)} imports {sorted(hits)}: a component body is one step call"
+
+
 CPU_ONLY = [
     "facet_lib.config",
+    "facet_lib.config.resolve",
+    "facet_lib.provenance",
     "facet_lib.steps",
+    "facet_lib.steps.data",
+    "facet_lib.steps.release",
+    "facet_lib.cli",
     "facet_lib.registry",
     "facet_lib.eval.report",
     "components.ingest",

@@ -1,5 +1,6 @@
 """Each component's Python function on tiny inputs, with local artifacts (no runner)."""
 
+import hashlib
 import json
 
 import pytest
@@ -103,7 +104,7 @@ def test_ingest(steps):
     assert index.metadata["data_fingerprint"] == "f" * 64
 
 
-def test_render_rank_pool_merge_features_train_evaluate(steps, synth_root):
+def test_render_rank_pool_merge_features_train_evaluate_register(steps, synth_root, s3):
     t, index, out = steps
     parts3, parts4 = [], []
     for k, group in enumerate(out.shard_groups):
@@ -160,3 +161,23 @@ def test_render_rank_pool_merge_features_train_evaluate(steps, synth_root):
     assert "FACET-VLM cross-validation" in open(report.path).read()
     summary = json.loads(open(f"{table.path}/summary.json").read())
     assert summary["folds"] == 2
+    # register: the best fold, bundled, with the run's provenance; the same run again registers nothing new
+    from components.register import register
+    from facet_lib import registry, storage
+
+    got = []
+    for run in ("run-a", "run-b"):
+        bundle = _art(Model, t, f"bundle-{run}")
+        got.append(
+            register.python_func(
+                views=views, index=index, fold_models=models, best_fold=res.best_fold, cv_table=table,
+                registry_uri="s3://facet-components/registry", model_name="m", run_id=run,
+                data_fingerprint="f" * 64, model=bundle,
+            )  # fmt: skip
+        )
+    assert got[0] == got[1] and bundle.metadata["reused"] is True
+    rec = registry.show(got[0].model_uri)
+    prov = storage.get_json(f"{got[0].model_uri}/provenance.json")
+    assert (prov["dataset"], prov["protocol"], prov["best_fold"]) == ("bu3dfe", "bu3dfe-I", res.best_fold)
+    assert prov["folds_sha256"] == hashlib.sha256(open(f"{index.path}/folds.csv", "rb").read()).hexdigest()
+    assert rec["metrics"]["accuracy_mean"] == summary["accuracy_mean"] and rec["metrics"]["fold"] == res.best_fold
