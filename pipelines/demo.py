@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from facet_lib.config.data import DATA
+from facet_lib.config.deploy import DEFAULT_ALIAS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -210,8 +211,8 @@ def run_demo(
             f"report: {table.parent / 'report.html'}  plots: {table.parent / 'confusion.png'}, "
             f"{table.parent / 'per_fold_accuracy.png'}  contact sheet: {views_dir / 'contact_sheet.png'}"
         )
-        uri = registry.resolve(f"{REGISTRY}/{NAME}@production")
-        print(f"registered model: {uri} (alias {REGISTRY}/{NAME}@production)")
+        uri = registry.resolve(f"{REGISTRY}/{NAME}@{DEFAULT_ALIAS}")
+        print(f"registered model: {uri} (alias {REGISTRY}/{NAME}@{DEFAULT_ALIAS})")
         served = json.loads((out / "serve" / f"{NAME}.json").read_text())
         t_req = time.perf_counter()
         _requests(served["url"], data_root, views_dir, out)
@@ -233,7 +234,7 @@ def run_demo(
     print(f"\nwhere the time went (wall seconds; {load}):\n{format_stages(rows, total)}\n{DEMO_NOTE}")
     print(
         f"\nserve it again: python -m pipelines.s3_server start --dir {out / 's3'} && "
-        f"facet-vlm serve --model {REGISTRY}/{NAME}@production"
+        f"facet-vlm serve --model {REGISTRY}/{NAME}@{DEFAULT_ALIAS}"
     )
 
 
