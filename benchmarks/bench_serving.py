@@ -110,14 +110,14 @@ def _setup(d: Path):
 
 
 def _start(bundle: Path, name: str, d: Path, extra: list[str]) -> dict:
-    from facet_lib.serving.deploy import start_local
+    from facet_lib.serving.local import start_local
 
     info = start_local(str(bundle), name, state_dir=d / f"serve-{name}", timeout_s=600, extra_args=extra)
     return {**info, "state": d / f"serve-{name}"}
 
 
 def _stop(info: dict) -> None:
-    from facet_lib.serving.deploy import stop_local
+    from facet_lib.serving.local import stop_local
 
     log = info["state"] / f"{info['name']}.log"
     problems = [x for x in log.read_text().splitlines() if "ERROR" in x or "-> 5" in x] if log.exists() else []

@@ -147,7 +147,7 @@ def _stages(engine, scan, v1_body: bytes, v2_body: bytes, v2_headers: dict, n: i
     pool = RenderPool(cfg, Limits(render_workers=1))
     pool.start()
     try:
-        job = Job("scan", scan=(scan.read_bytes(), "wrl"))
+        job = Job("scan", "scan", files=[scan.read_bytes()], fmt="wrl")
 
         async def rounds():
             for _ in range(3):

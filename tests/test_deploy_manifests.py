@@ -19,8 +19,10 @@ import pytest
 import yaml
 
 from facet_lib.config.deploy import DEPLOY, DeployConfig
-from facet_lib.serving import admission, deploy
-from facet_lib.serving.deploy import DeployError, base_manifest, deploy_kserve, deploy_step, inference_service
+from facet_lib.serving import admission, kserve_client, local, manifest
+from facet_lib.serving.deploy import DeployError, deploy_step
+from facet_lib.serving.kserve_client import deploy_kserve
+from facet_lib.serving.manifest import base_manifest, inference_service
 from tests.bundle_helpers import fake_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +96,7 @@ def _check_hardened(pred: dict) -> None:
     assert sc["capabilities"] == {"drop": ["ALL"]}
     tmp = next(m for m in c["volumeMounts"] if m["mountPath"] == "/tmp")
     assert any(v["name"] == tmp["name"] and "emptyDir" in v for v in pred["volumes"])
-    assert c["livenessProbe"]["httpGet"]["path"] == deploy.LIVE_PATH
+    assert c["livenessProbe"]["httpGet"]["path"] == manifest.LIVE_PATH
 
 
 def _check_mode(isvc: dict, mode: str) -> None:
@@ -217,7 +219,7 @@ def test_deploy_step_pins_the_aliased_version(s3, tmp_path, monkeypatch):
     v1 = registry.register(tmp_path / "a", reg, "m", "run-a", {}, {}, {})
     v2 = registry.register(tmp_path / "b", reg, "m", "run-b", {}, {}, {})
     sent = []
-    monkeypatch.setattr(deploy, "deploy_kserve", lambda isvc: sent.append(isvc) or "http://m.ns.example")
+    monkeypatch.setattr(kserve_client, "deploy_kserve", lambda isvc: sent.append(isvc) or "http://m.ns.example")
     kn = {"mode": "Knative"}
     out = deploy_step(f"{reg}/m@production", "kserve", "ns", "m", 10, image="img:1", cluster=kn)
     assert out["version"] == v2["version"] and out["digest"] == d2
@@ -350,7 +352,7 @@ def test_generated_container_serves_a_registered_version(s3, tmp_path):
     env = _env(c)
     mnt = tmp_path / "mnt" / "models"  # what the storage initializer does: every object under STORAGE_URI
     storage.download_prefix(env["STORAGE_URI"], mnt)
-    port = deploy._free_port()
+    port = local._free_port()
     args = _expand(c["args"], env)
     args[args.index("--model") + 1], args[args.index("--host") + 1] = str(mnt), "127.0.0.1"
     args[args.index("--http_port") + 1] = str(port)
@@ -458,7 +460,7 @@ def test_deploy_step_object_gets_the_pull_secret_and_accelerator(s3, tmp_path, m
     fake_bundle(tmp_path / "a", "a")
     registry.register(tmp_path / "a", reg, "m", "run-a", {}, {}, {})
     sent = []
-    monkeypatch.setattr(deploy, "deploy_kserve", lambda isvc: sent.append(isvc) or "http://m.ns.example")
+    monkeypatch.setattr(kserve_client, "deploy_kserve", lambda isvc: sent.append(isvc) or "http://m.ns.example")
     cluster = {"accelerator": "nvidia.com/mig-1g.10gb", "pull_secret": "regcred"}
     cluster["gpu_node_selector"] = "nvidia.com/gpu.product=NVIDIA-A100-SXM4-80GB"
     for mode in ("Standard", "Knative"):
@@ -485,9 +487,9 @@ def test_deploy_step_object_gets_the_pull_secret_and_accelerator(s3, tmp_path, m
 def test_overlays_are_the_builder_in_their_mode(manifests):
     """overlays/gpu and overlays/knative patch the base into what the one builder makes for their settings."""
     expect = {
-        "overlays/gpu": inference_service("facet-vlm", "kubeflow-user", deploy.BASE_MODEL_URI, "img", max_replicas=4),
+        "overlays/gpu": inference_service("facet-vlm", "kubeflow-user", manifest.BASE_MODEL_URI, "img", max_replicas=4),
         "overlays/knative": inference_service(
-            "facet-vlm", "kubeflow-user", deploy.BASE_MODEL_URI, "img", canary_percent=10, max_replicas=4,
+            "facet-vlm", "kubeflow-user", manifest.BASE_MODEL_URI, "img", canary_percent=10, max_replicas=4,
             config=DeployConfig(mode="Knative"),
         ),
     }  # fmt: skip

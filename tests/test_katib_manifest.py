@@ -185,9 +185,9 @@ def test_trial_command_is_the_cli_and_the_grid_is_tune_configs(experiment):
 
 
 def test_stdout_filter_reads_what_the_tune_command_prints(experiment):
-    """The line `facet-vlm tune` prints per λ (facet_lib/cli.py) parses to the objective metric."""
+    """The line `facet-vlm tune` prints per λ (facet_lib/cli/train.py) parses to the objective metric."""
     (fmt,) = experiment["spec"]["metricsCollectorSpec"]["source"]["filter"]["metricsFormat"]
-    line = f"lam={0.1:g} val_accuracy={0.4375:.6f}"  # the format string of facet_lib.cli._tune
-    assert "val_{a.metric}={mean[lam]:.6f}" in (ROOT / "facet_lib" / "cli.py").read_text()
+    line = f"lam={0.1:g} val_accuracy={0.4375:.6f}"  # the format string of facet_lib.cli.train._tune
+    assert "val_{a.metric}={mean[lam]:.6f}" in (ROOT / "facet_lib" / "cli" / "train.py").read_text()
     name, value = re.search(fmt, line).groups()[:2]
     assert name == experiment["spec"]["objective"]["objectiveMetricName"] and float(value) == 0.4375

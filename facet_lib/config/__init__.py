@@ -12,9 +12,10 @@ from facet_lib.config.codec import (
     to_params,
 )
 from facet_lib.config.data import DATA, DataConfig
-from facet_lib.config.render import MODES, TEMPORAL, RenderConfig
+from facet_lib.config.render import RENDER_MODES, TEMPORAL, RenderConfig
 from facet_lib.config.serve import Limits, ServeConfig
 from facet_lib.config.train import (
+    INFERENCE_MODES,
     NEEDS_WEIGHTS,
     PRESETS,
     HeadConfig,
@@ -29,9 +30,10 @@ from facet_lib.config.train import (
 __all__ = [
     "DATA",
     "DataConfig",
-    "MODES",
+    "INFERENCE_MODES",
     "NEEDS_WEIGHTS",
     "PRESETS",
+    "RENDER_MODES",
     "TEMPORAL",
     "HeadConfig",
     "Limits",

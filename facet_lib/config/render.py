@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from facet_lib.config.codec import from_dict, setting
 from facet_lib.errors import ConfigError
 
-MODES = ("shaded", "depth", "normal", "texture")
+RENDER_MODES = ("shaded", "depth", "normal", "texture")
 TEMPORAL = ("rankpool", "mean", "apex")
 
 
@@ -19,7 +19,9 @@ class RenderConfig:
 
     size: int = setting(224, "output side in pixels")
     yaws: tuple[float, ...] = setting((0.0, -30.0, 30.0), "view angles in degrees (0 front, -30 left, +30 right)")
-    mode: str = setting("shaded", "shaded (Lambertian, fixed light) | depth | normal (RGB-encoded) | texture", MODES)
+    mode: str = setting(
+        "shaded", "shaded (Lambertian, fixed light) | depth | normal (RGB-encoded) | texture", RENDER_MODES
+    )
     projection: str = setting(
         "ortho", "ortho (as depth-map FER work uses) | perspective (camera at distance_mm)", ("ortho", "perspective")
     )
@@ -40,7 +42,7 @@ class RenderConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.mode in MODES, f"mode must be one of {MODES}, got {self.mode!r}"),
+            (self.mode in RENDER_MODES, f"mode must be one of {RENDER_MODES}, got {self.mode!r}"),
             (self.temporal in TEMPORAL, f"temporal must be one of {TEMPORAL}, got {self.temporal!r}"),
             (
                 self.projection in ("ortho", "perspective"),

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from facet_lib.config.codec import setting
 
+LIVENESS_PATH = "/v2/health/live"  # answers 200 while the process serves (a pod's livenessProbe)
+READINESS_PATH = "/v2/models/{name}/ready"  # 200 once the model is loaded and warmed up
+
 
 @dataclass(frozen=True)
 class Limits:

@@ -19,6 +19,8 @@ PROMPTS = ("table1", "bank")
 CONSISTENCY_FORMS = ("variance", "pairwise_eq21", "eq23")  # eq. 22 | eq. 21 | eq. 23 (facet_lib/losses.py)
 LOSS_FORMS = ("paper", "label_aware")  # InfoNCE positives: the diagonal (eqs. 9-11) | every same-label pair
 VIEWS = (0, 1, 2)  # the rendered views: front, left, right
+# how the class prompts query MTGF at test time (FacetVLM.scores): each class its own | the mean prompt
+INFERENCE_MODES = ("class_conditional", "label_free")
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from facet_lib.config import INFERENCE_MODES
 from facet_lib.errors import ConfigError
-from facet_lib.eval.metrics import MODES
 
 NAME = "baseline_logreg"
 
@@ -47,7 +47,7 @@ def baseline_fold(features: np.ndarray, rows: pd.DataFrame, fold: int, seed: int
         clf.fit(features[tr], y[tr])
         p = clf.predict(features[te])
     df = rows.loc[te, [col for col in ("sample_id", "subject", "label") if col in rows]].reset_index(drop=True)
-    for mode in MODES:
+    for mode in INFERENCE_MODES:
         df[f"pred_{mode}"] = p
     return df
 
@@ -112,7 +112,7 @@ def baseline_cross(
             raise ConfigError(f"baseline: no source samples of the {scope} labels {labels}")
         p = np.asarray(classes, dtype=object)[np.asarray(cols)[proba[:, cols].argmax(1)]]
         df = test_rows[[col for col in ("sample_id", "subject", "label") if col in test_rows]].reset_index(drop=True)
-        for mode in MODES:
+        for mode in INFERENCE_MODES:
             df[f"pred_{mode}"] = p
         out[scope] = df
     return out

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-MODES = ("class_conditional", "label_free")
+from facet_lib.config import INFERENCE_MODES
+
 SUMMARY_ROWS = ("mean", "std", "pooled", "paper", "diff_to_paper")  # the rows of a CV table that are not folds
 DEFINITIONS = {
     "accuracy": "share of test samples predicted correctly (Tables 2-4)",
@@ -72,7 +73,7 @@ def fold_metrics(pred: pd.DataFrame, labels: list[str], mode: str = "class_condi
 def cv_table(preds: dict[int, pd.DataFrame], labels: list[str]) -> pd.DataFrame:
     """Rows: each fold and each inference mode; plus ``mean`` and ``std`` over folds and ``pooled``."""
     rows = []
-    for mode in MODES:
+    for mode in INFERENCE_MODES:
         per = []
         for fold, df in sorted(preds.items()):
             m = fold_metrics(df, labels, mode)
@@ -91,7 +92,7 @@ def cv_table(preds: dict[int, pd.DataFrame], labels: list[str]) -> pd.DataFrame:
 
 def fold_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The per-fold rows of a CV table (no summary or reference rows, no baseline)."""
-    return table[~table["fold"].astype(str).isin(SUMMARY_ROWS) & table["mode"].isin(MODES)]
+    return table[~table["fold"].astype(str).isin(SUMMARY_ROWS) & table["mode"].isin(INFERENCE_MODES)]
 
 
 def pooled_confusion(preds: dict[int, pd.DataFrame], labels: list[str], mode: str = "class_conditional"):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facet_lib.config import ModelConfig
+from facet_lib.config import INFERENCE_MODES, ModelConfig
 from facet_lib.errors import ConfigError
 from facet_lib.models.backbone import RANDOM_WEIGHTS, TextEncoder, VisualTokens, create_clip, uses_quick_gelu
 from facet_lib.models.facet import FacetHead, LogitScale
@@ -133,10 +133,10 @@ class FacetVLM(nn.Module):
         if mode == "class_conditional" and self.cfg.head.mtgf:
             out = self.fuse(tokens, class_embeds[None].expand(b, -1, -1))
             sims = (out["image_embed"] * class_embeds[None]).sum(-1)
-        elif mode in ("class_conditional", "label_free"):
+        elif mode in INFERENCE_MODES:
             q = F.normalize(class_embeds.mean(0), dim=-1)[None].expand(b, -1)
             out = self.fuse(tokens, q)
             sims = out["image_embed"][:, 0] @ class_embeds.t()
         else:
-            raise ValueError(f"mode must be class_conditional|label_free, got {mode!r}")
+            raise ValueError(f"mode must be {'|'.join(INFERENCE_MODES)}, got {mode!r}")
         return sims * self.logit_scale(), out

@@ -7,13 +7,22 @@ from collections.abc import Callable
 
 import numpy as np
 
+from facet_lib.config.serve import ServeConfig
+
+_DEFAULTS = ServeConfig()  # max_batch, max_wait_ms: the server's defaults, one source
+
 
 class MicroBatcher:
     """Runs ``fn`` once on the stacked samples of concurrent requests in a worker thread and hands each
     caller its rows. A batch takes what queued up while the previous one ran (up to ``max_batch``
     samples), then waits at most ``max_wait_ms`` for more: with 0 a lone caller never waits."""
 
-    def __init__(self, fn: Callable[[np.ndarray], list], max_batch: int = 16, max_wait_ms: float = 5.0):
+    def __init__(
+        self,
+        fn: Callable[[np.ndarray], list],
+        max_batch: int = _DEFAULTS.max_batch,
+        max_wait_ms: float = _DEFAULTS.max_wait_ms,
+    ):
         self.fn, self.max_batch, self.max_wait = fn, max_batch, max_wait_ms / 1000
         self.queue: asyncio.Queue | None = None
         self.task: asyncio.Task | None = None

@@ -27,7 +27,7 @@ import time
 
 from fastapi.responses import JSONResponse
 
-from facet_lib.serving.inputs import clip
+from facet_lib.serving.decoding import clip
 from facet_lib.serving.render_pool import malloc_trim
 
 log = logging.getLogger("facet_lib.serving")
@@ -41,6 +41,7 @@ _DECODERS = (
     "kserve.utils.utils",
     "kserve.model",
     "facet_lib.serving.inputs",
+    "facet_lib.serving.decoding",
 )
 
 

@@ -30,8 +30,9 @@ from facet_lib import storage
 from facet_lib.bundle_format import ALL_FILES
 from facet_lib.config import ServeConfig
 from facet_lib.serving.batcher import MicroBatcher
+from facet_lib.serving.decoding import views_png_b64
 from facet_lib.serving.engine import Engine
-from facet_lib.serving.inputs import Request, parse_v1, parse_v2, views_png_b64
+from facet_lib.serving.inputs import Request, parse_v1, parse_v2, v2_inputs
 from facet_lib.serving.render_pool import RenderPool
 from facet_lib.serving.wire import Output
 
@@ -86,13 +87,7 @@ class FacetPredictor(Model):
 
     # -- metadata (V2 GET /v2/models/<name>) ---------------------------------------------------------
     def get_input_types(self) -> list[dict]:
-        s = self.engine.render.size if self.engine else -1
-        return [
-            {"name": "views", "datatype": "UINT8", "shape": [-1, 3, s, s, 3]},
-            {"name": "scan", "datatype": "BYTES", "shape": [-1]},
-            {"name": "sequence", "datatype": "BYTES", "shape": [-1]},
-            {"name": "prompts", "datatype": "BYTES", "shape": [-1]},
-        ]
+        return v2_inputs(self.engine.render.size if self.engine else -1)  # one per request kind, and prompts
 
     def get_output_types(self) -> list[dict]:
         n = len(self.engine.labels) if self.engine else -1
@@ -103,9 +98,9 @@ class FacetPredictor(Model):
 
     # -- request handling --------------------------------------------------------------------------
     async def _views(self, req: Request) -> np.ndarray:
-        todo = [j for j in req.jobs if j.views is None]
+        todo = [j for j in req.jobs if j.needs_render]
         rendered = iter(await self.pool.render(todo)) if todo else iter(())
-        return np.stack([j.views if j.views is not None else next(rendered) for j in req.jobs])
+        return np.stack([next(rendered) if j.needs_render else j.views for j in req.jobs])
 
     async def predict(self, payload, headers=None, response_headers=None):
         """KServe's entry (in-process callers; the HTTP routes decode in ``protocol.py`` and call ``run``).

@@ -21,7 +21,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from facet_lib.config import ServeConfig
-from facet_lib.serving.inputs import RequestError, parse_v1, parse_v2
+from facet_lib.serving.decoding import RequestError
+from facet_lib.serving.inputs import parse_v1, parse_v2
 from facet_lib.serving.predictor import OUTPUTS, FacetPredictor
 from facet_lib.serving.wire import (
     V2Body,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import dataclasses
 import logging
 import multiprocessing as mp
 import os
@@ -20,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,7 +28,8 @@ import numpy as np
 
 from facet_lib.config import Limits, RenderConfig
 from facet_lib.errors import FacetError
-from facet_lib.serving.inputs import Job, RequestError
+from facet_lib.serving.decoding import RequestError
+from facet_lib.serving.inputs import REQUEST_KINDS, Job
 
 log = logging.getLogger("facet_lib.serving")
 
@@ -71,24 +72,15 @@ def parse_scan(data: bytes | Path, fmt: str, field: str, limits: Limits, tmp: Pa
 
 
 def render_job(job: Job, cfg: RenderConfig, limits: Limits) -> np.ndarray:
-    """A scan or sequence job → (3, H, W, 3) uint8 views, exactly as in training."""
-    from facet_lib.rankpool import sample_uniform
-    from facet_lib.render import render_views
-    from facet_lib.render.dataset import render_sequence
-
+    """A job of a kind rendered server-side (a scan, a sequence: ``REQUEST_KINDS[job.kind].render``) →
+    (3, H, W, 3) uint8 views, exactly as in training; each of its files read once by ``parse_scan``."""
     with tempfile.TemporaryDirectory(prefix="facet-req-") as t:
+
+        def read(data: bytes | Path, field: str):
+            return parse_scan(data, job.fmt, field, limits, Path(t))
+
         try:
-            if job.scan is not None:
-                data, fmt = job.scan
-                return render_views(parse_scan(data, fmt, job.field, limits, Path(t)), cfg)
-            frames, fmt = job.sequence
-            picked = sample_uniform(len(frames), cfg.frames)
-
-            def meshes() -> Iterator:  # lazily: one sampled frame in memory at a time, each parsed once
-                for i in picked:
-                    yield parse_scan(frames[i], fmt, f"{job.field}[{i}]", limits, Path(t))
-
-            return render_sequence(meshes(), cfg)
+            return REQUEST_KINDS[job.kind].render(job, cfg, read)
         except RequestError:
             raise
         except FacetError as e:  # e.g. texture mode without a texture
@@ -170,9 +162,7 @@ def _job_bytes(job: Job) -> int:
         except OSError:
             return 0
 
-    if job.scan is not None:
-        return size(job.scan[0])
-    return sum(size(f) for f in job.sequence[0]) if job.sequence is not None else 0
+    return sum(size(f) for f in job.files)
 
 
 def usable_cores() -> int:
@@ -190,16 +180,12 @@ def usable_cores() -> int:
 def _spooled(job: Job, d: Path) -> Job:
     """The job with its files written to ``d``: only their paths cross the pipe (a pipe moves a 3 MB
     scan in ~50 round trips between the processes; a file write is one copy)."""
-    if job.scan is not None:
-        (d / f"scan.{job.scan[1]}").write_bytes(job.scan[0])
-        return Job(job.field, scan=(d / f"scan.{job.scan[1]}", job.scan[1]))
-    if job.sequence is None:
+    if not job.files:
         return job
-    frames, fmt = job.sequence
-    paths = [d / f"frame{i:05d}.{fmt}" for i in range(len(frames))]
-    for p, f in zip(paths, frames):
+    paths = [d / f"{job.kind}{i:05d}.{job.fmt}" for i in range(len(job.files))]
+    for p, f in zip(paths, job.files):
         p.write_bytes(f)
-    return Job(job.field, sequence=(paths, fmt))
+    return dataclasses.replace(job, files=paths)
 
 
 def _call(conn, job: Job) -> tuple:

@@ -25,10 +25,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException  # the router's own 404/405 too (FastAPI's is a subclass)
 
 from facet_lib.config import ServeConfig
+from facet_lib.config.options import add_serve_options, config_from_args
 from facet_lib.errors import FacetError
+from facet_lib.serving.decoding import RequestError, clip
 from facet_lib.serving.guards import Admission, LastResort, classify
-from facet_lib.serving.inputs import RequestError, clip
-from facet_lib.serving.options import add_serve_options, config_from_args
 from facet_lib.serving.predictor import FacetPredictor
 from facet_lib.serving.protocol import add_protocol_routes
 

@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from facet_lib.config import Limits
-from facet_lib.serving.inputs import RequestError, clip
+from facet_lib.serving.decoding import RequestError, clip
 
 # The protocol's tensor datatypes → little-endian numpy types (BYTES handled apart; FP16 as float16).
 DTYPES = {

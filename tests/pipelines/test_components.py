@@ -170,9 +170,16 @@ def test_render_rank_pool_merge_features_train_evaluate_register(steps, synth_ro
         bundle = _art(Model, t, f"bundle-{run}")
         got.append(
             register.python_func(
-                views=views, index=index, fold_models=models, best_fold=res.best_fold, cv_table=table,
-                registry_uri="s3://facet-components/registry", model_name="m", run_id=run,
-                data_fingerprint="f" * 64, model=bundle,
+                views=views,
+                index=index,
+                fold_models=models,
+                best_fold=res.best_fold,
+                cv_table=table,
+                registry_uri="s3://facet-components/registry",
+                model_name="m",
+                run_id=run,
+                data_fingerprint="f" * 64,
+                model=bundle,
             )  # fmt: skip
         )
     assert got[0] == got[1] and bundle.metadata["reused"] is True

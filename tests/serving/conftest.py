@@ -35,7 +35,7 @@ SERVER_ARGS = ["--header_timeout_s", "2", "--body_timeout_s", "2", "--keep_alive
 def server(bundle, tmp_path_factory):
     """One real server process on 127.0.0.1 for the session (started by the deploy step's local path):
     yields ``{"url", "log", "pid", ...}``."""
-    from facet_lib.serving.deploy import start_local, stop_local
+    from facet_lib.serving.local import start_local, stop_local
 
     state = tmp_path_factory.mktemp("servestate")
     info = start_local(str(bundle), "facet-vlm", state_dir=state, extra_args=SERVER_ARGS)

@@ -11,7 +11,7 @@ from kserve import InferInput, InferRequest
 from facet_lib.bundle_format import BundleError
 from facet_lib.config import Limits, ServeConfig
 from facet_lib.serving.batcher import MicroBatcher
-from facet_lib.serving.inputs import RequestError
+from facet_lib.serving.decoding import RequestError
 from facet_lib.serving.predictor import FacetPredictor
 from tests.serving.conftest import png_b64
 

@@ -16,9 +16,9 @@ from PIL import Image
 from facet_lib import registry
 from facet_lib.bundle_format import verify_bundle, write_checksums
 from facet_lib.config import Limits, ServeConfig
+from facet_lib.config.options import add_serve_options, config_from_args
 from facet_lib.serving import ui
 from facet_lib.serving.engine import Engine
-from facet_lib.serving.options import add_serve_options, config_from_args
 from facet_lib.serving.predictor import FacetPredictor
 from facet_lib.serving.server import build_app
 from tests.serving.conftest import LABELS, png_b64
