@@ -63,8 +63,10 @@ def test_render_worker_sigkilled_mid_request_is_a_reason_then_replaced(server, s
     t = threading.Thread(target=lambda: result.update(r=httpx.post(url, json=body, timeout=120)))
     t.start()
     start, deadline = {p: cpu_ticks(p) for p in before}, time.time() + 30
-    while time.time() < deadline and not any(cpu_ticks(p) > start[p] + 5 for p in before):
-        time.sleep(0.02)  # until a worker is busy with this request
+    # until a worker is busy with this request: its first CPU tick (the parse and render take ~0.3 s here,
+    # so waiting for 5 ticks and polling every 20 ms left a loaded machine too little of that window)
+    while time.time() < deadline and not any(cpu_ticks(p) > start[p] for p in before):
+        time.sleep(0.002)
     for pid in before:  # every worker, busy or idle, as an OOM kill of each would
         os.kill(pid, signal.SIGKILL)
     t.join(120)
