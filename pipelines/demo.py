@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -232,10 +233,16 @@ def run_demo(
     avg = lambda la: " ".join(f"{x:.2f}" for x in la)  # noqa: E731
     load = f"load average {avg(load0)} at the start, {avg(os.getloadavg())} at the end; {os.cpu_count()} cores"
     print(f"\nwhere the time went (wall seconds; {load}):\n{format_stages(rows, total)}\n{DEMO_NOTE}")
-    print(
-        f"\nserve it again: python -m pipelines.s3_server start --dir {out / 's3'} && "
-        f"facet-vlm serve --model {REGISTRY}/{NAME}@{DEFAULT_ALIAS}"
-    )
+    print(f"\nserve it again (one shell line, from this folder):\n  {serve_again(out)}")
+
+
+def serve_again(out: Path) -> str:
+    """The shell line that serves the demo's model again: the S3 server's ``start`` prints ``export`` lines,
+    so the line evaluates them before ``facet-vlm serve`` reads the credentials."""
+    bin_dir = Path(sys.executable).parent
+    start = f"{shlex.quote(sys.executable)} -m pipelines.s3_server start --dir {shlex.quote(str(out / 's3'))}"
+    model = f"{REGISTRY}/{NAME}@{DEFAULT_ALIAS}"
+    return f'eval "$({start})" && {shlex.quote(str(bin_dir / "facet-vlm"))} serve --model {model}'
 
 
 def add_options(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

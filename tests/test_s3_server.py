@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from pathlib import Path
 
 import boto3
 import pytest
@@ -32,6 +33,7 @@ OPEN_GUARDED = {
     "filer": set(),
     "admin": {("GET", "/health"), ("GET", "/metrics")},
 }
+REPO = Path(__file__).resolve().parents[1]
 NO_NAMESPACES = (
     "this machine does not allow unprivileged user namespaces (e.g. inside a container, Ubuntu 24.04 AppArmor)"
 )
@@ -140,3 +142,25 @@ def test_restart_keeps_credentials_and_port(server):
     assert wrong != again["env"]
     with pytest.raises(ClientError):
         storage._client(tuple(wrong.get(k) for k in storage._ENV)).head_bucket(Bucket="facet-keep")
+
+
+def test_demo_serve_again_line_gives_the_server_its_credentials(tmp_path):
+    """The demo's last line is pasted into a fresh shell: its ``eval`` must leave the S3 variables set for
+    ``facet-vlm serve`` (``start`` prints ``export`` lines; without the ``eval`` serve had no credentials)."""
+    from pipelines.demo import serve_again
+
+    line = serve_again(tmp_path)
+    start, serve = line.split(" && ")
+    assert serve.endswith("serve --model s3://facet-models/registry/facet-vlm-demo@production")
+    show = 'python3 -c \'import os; print(os.environ["AWS_ENDPOINT_URL"], os.environ["AWS_ACCESS_KEY_ID"])\''
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no venv, no AWS_* of ours
+    try:
+        out = subprocess.run(
+            ["bash", "-c", f"{start} && {show}"], env=env, cwd=REPO, text=True, capture_output=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        endpoint, key = out.stdout.split()
+        info = s3_server.start(tmp_path / "s3")  # already running: the same server, the same credentials
+        assert (endpoint, key) == (info["env"]["AWS_ENDPOINT_URL"], info["env"]["AWS_ACCESS_KEY_ID"])
+    finally:
+        s3_server.stop(tmp_path / "s3")

@@ -288,7 +288,7 @@ def serve(config: ServeConfig) -> None:
     predictor = FacetPredictor(config)
     predictor.load()
     weights = predictor.engine.config.get("weights")
-    banner = f"serving {config.name} ({weights}) on http://{config.host}:{{port}}"
+    banner = f"serving {config.name} (backbone weights: {weights}) on http://{config.host}:{{port}}"
     try:
         _Server(uvicorn_config(build_app(predictor, config), config), banner).run()
     finally:

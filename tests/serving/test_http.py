@@ -161,6 +161,7 @@ def test_url_printed_only_after_binding(bundle):
         for line in p.stdout:
             if "serving facet-vlm" in line:
                 assert line.strip().endswith(f"http://127.0.0.1:{port}")
+                assert "(backbone weights: random (untrained))" in line  # the bundle says what it holds
                 assert httpx.get(f"http://127.0.0.1:{port}/v2/health/live", timeout=5).status_code == 200
                 break
         else:
