@@ -233,7 +233,7 @@ def run_demo(
     avg = lambda la: " ".join(f"{x:.2f}" for x in la)  # noqa: E731
     load = f"load average {avg(load0)} at the start, {avg(os.getloadavg())} at the end; {os.cpu_count()} cores"
     print(f"\nwhere the time went (wall seconds; {load}):\n{format_stages(rows, total)}\n{DEMO_NOTE}")
-    print(f"\nserve it again (one shell line, from this folder):\n  {serve_again(out)}")
+    print(f"\nserve it again (one shell line, from the repository root):\n  {serve_again(out)}")
 
 
 def serve_again(out: Path) -> str:

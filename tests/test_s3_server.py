@@ -7,8 +7,10 @@ of what stays open."""
 
 from __future__ import annotations
 
+import shlex
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import boto3
@@ -152,7 +154,8 @@ def test_demo_serve_again_line_gives_the_server_its_credentials(tmp_path):
     line = serve_again(tmp_path)
     start, serve = line.split(" && ")
     assert serve.endswith("serve --model s3://facet-models/registry/facet-vlm-demo@production")
-    show = 'python3 -c \'import os; print(os.environ["AWS_ENDPOINT_URL"], os.environ["AWS_ACCESS_KEY_ID"])\''
+    code = 'import os; print(os.environ["AWS_ENDPOINT_URL"], os.environ["AWS_ACCESS_KEY_ID"])'
+    show = f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}  # no venv, no AWS_* of ours
     try:
         out = subprocess.run(
